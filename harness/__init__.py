@@ -1,0 +1,1 @@
+"""poolcheck conformance harness: rules, traces, checkers and models for any implementation."""

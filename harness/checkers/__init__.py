@@ -1,0 +1,1 @@
+"""Checkers, one module per pattern; each class decides one or more rule IDs."""

@@ -1,0 +1,157 @@
+"""GROUP-FIRST-ERROR: the first error wins, cancels the rest at once; success waits for all.
+
+Event kinds read (the group model writes them):
+
+``group_begin`` (id: group number; ``tasks``)
+    a group block opens and will start ``tasks`` tasks.
+``task_begin`` (id: task number; ``group``)
+    a task's function was entered.
+``task_end`` (id: task number; ``group``, ``outcome``, ``error``)
+    the task returned (``ok``), raised the exception named ``error`` (``raise``; names are
+    unique per exception object) or was interrupted by ``Cancelled`` (``cancelled``).
+``group_end`` (id: group number; ``outcome``, ``error``)
+    the block exited: ``ok``, ``error`` (raised the task exception named ``error``, or
+    ``"foreign"`` for any other exception object) or ``exception_group`` (raised a group of
+    errors instead of the first one).
+
+The first ``task_end`` with outcome ``raise`` in a group is its first error, at instant
+``t0``. From then on no task of the group may begin, end or raise after ``t0`` (they are
+cancelled at that very instant; several tasks may still finish *at* ``t0``), and the group
+must raise exactly that exception. Without an error, every one of ``tasks`` tasks must have
+begun and returned normally before the group exits. No task event may follow its group's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checking import EPSILON, Checker
+from harness.events import Event, Scalar
+
+
+@dataclass(slots=True)
+class _Group:
+    """What the checker remembers about one open group."""
+
+    begin: Event | None = None
+    tasks: int = 0
+    running: set[Scalar] = field(default_factory=set)
+    ok: int = 0
+    cancelled: Event | None = None
+    first_error: Event | None = None
+
+
+class GroupChecker(Checker):
+    """Folds task and group events per group."""
+
+    rules = ("GROUP-FIRST-ERROR",)
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.groups: dict[Scalar, _Group] = {}
+        self.closed: set[Scalar] = set()
+
+    def on_group_begin(self, event: Event) -> None:
+        """A group opens."""
+        self.groups[event.id] = _Group(begin=event, tasks=int(event.get("tasks", 0)))
+
+    def _task_event(self, event: Event) -> _Group | None:
+        """Common checks of a task event: its group is open, no first error is long past."""
+        ident = event.get("group")
+        if ident in self.closed:
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"task {event.id!r} of group {ident!r} is still running after the group exited",
+                event,
+            )
+            return None
+        group = self.groups.get(ident)
+        if group is None:
+            group = self.groups[ident] = _Group()
+        first = group.first_error
+        if first is not None and event.t > first.t + EPSILON:
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"task {event.id!r} of group {ident!r} was still running "
+                f"{event.t - first.t:.6g}s after the first error (task {first.id!r}); it "
+                f"should have been cancelled at once",
+                first,
+                event,
+            )
+        return group
+
+    def on_task_begin(self, event: Event) -> None:
+        """A task starts."""
+        group = self._task_event(event)
+        if group is not None:
+            group.running.add(event.id)
+
+    def on_task_end(self, event: Event) -> None:
+        """A task ends; the first to raise is the group's error."""
+        group = self._task_event(event)
+        if group is None:
+            return
+        group.running.discard(event.id)
+        outcome = event.get("outcome")
+        if outcome == "ok":
+            group.ok += 1
+        elif outcome == "raise":
+            if group.first_error is None:
+                group.first_error = event
+        elif outcome == "cancelled" and group.cancelled is None:
+            group.cancelled = event
+
+    def on_idle(self, event: Event) -> None:
+        """Settled after a first error: no task of that group may still be running."""
+        for ident, group in self.groups.items():
+            first = group.first_error
+            if first is not None and group.running and event.t > first.t + EPSILON:
+                self.violate(
+                    "GROUP-FIRST-ERROR",
+                    f"group {ident!r}: task(s) {sorted(map(str, group.running))} still running "
+                    f"after the first error",
+                    first,
+                    event,
+                )
+                group.running.clear()
+
+    def on_group_end(self, event: Event) -> None:
+        """The group raises its first error, or returns once every task returned."""
+        group = self.groups.pop(event.id, None) or _Group()
+        self.closed.add(event.id)
+        self.exercise("GROUP-FIRST-ERROR")
+        outcome, error = event.get("outcome"), event.get("error")
+        if group.running:
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} exited while task(s) {sorted(map(str, group.running))} "
+                f"were still running",
+                event,
+            )
+        first = group.first_error
+        if first is not None:
+            if outcome != "error" or error != first.get("error"):
+                got = f"raised {error!r}" if outcome == "error" else f"ended with {outcome!r}"
+                self.violate(
+                    "GROUP-FIRST-ERROR",
+                    f"group {event.id!r} {got}, not its first error {first.get('error')!r} "
+                    f"(task {first.id!r})",
+                    first,
+                    event,
+                )
+            return
+        if outcome != "ok":
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} ended with {outcome!r} ({error!r}) though no task failed",
+                event,
+            )
+        elif group.ok < group.tasks:
+            evidence = [e for e in (group.cancelled, event) if e is not None]
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} returned after {group.ok} of {group.tasks} tasks "
+                f"returned, with no error to stop the others",
+                *evidence,
+            )

@@ -1,0 +1,137 @@
+"""IDEMPOTENT-EFFECT: each key's effect applied exactly once, whatever the deliveries.
+
+Event kinds read (the idempotency model writes them; ``id`` is the natural key throughout):
+
+``deliver`` (``delivery``, ``value``)
+    ``apply(key, value)`` is called; ``delivery`` numbers the call.
+``effect_begin`` (``effect``, ``value``)
+    the sink entered the effect for the key (``effect`` numbers the invocation).
+``effect_end`` (``effect``, ``ok``)
+    the effect returned (``ok`` true) or raised (``ok`` false: the key is not applied).
+``apply_end`` (``delivery``, ``outcome``)
+    the ``apply`` call ended: ``applied`` (returned True), ``duplicate`` (returned False) or
+    ``error`` (the effect's error came out of it).
+
+The rule, as folded here: an effect may not start while the key is applied or while another
+effect for the key is still running; ``apply`` returns True only for a successful effect no
+other call has claimed, and False only once the key is applied; at the end, a key whose
+effect succeeded must have had one call return True (checked once no call for it is open).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checking import Checker
+from harness.events import Event, Scalar
+
+
+@dataclass(slots=True)
+class _Key:
+    """What the checker remembers about one natural key."""
+
+    applied: Event | None = None
+    running: Event | None = None
+    running_count: int = 0
+    claimed: bool = False
+    open_deliveries: int = 0
+    deliveries: int = 0
+    failures: int = 0
+
+
+class IdempotencyChecker(Checker):
+    """Folds effect and apply events per key."""
+
+    rules = ("IDEMPOTENT-EFFECT",)
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.keys: dict[Scalar, _Key] = {}
+
+    def _key(self, event: Event) -> _Key:
+        key = self.keys.get(event.id)
+        if key is None:
+            key = self.keys[event.id] = _Key()
+        return key
+
+    def on_deliver(self, event: Event) -> None:
+        """A delivery starts."""
+        key = self._key(event)
+        key.open_deliveries += 1
+        key.deliveries += 1
+
+    def on_effect_begin(self, event: Event) -> None:
+        """The effect may start only if the key is neither applied nor being applied."""
+        key = self._key(event)
+        if key.applied is not None:
+            self.violate(
+                "IDEMPOTENT-EFFECT",
+                f"key {event.id!r}: effect ran again after it was applied",
+                key.applied,
+                event,
+            )
+        elif key.running is not None:
+            self.violate(
+                "IDEMPOTENT-EFFECT",
+                f"key {event.id!r}: effect started while another effect for it was running",
+                key.running,
+                event,
+            )
+        if key.failures:
+            self.exercise("IDEMPOTENT-EFFECT")
+        key.running = event
+        key.running_count += 1
+
+    def on_effect_end(self, event: Event) -> None:
+        """A successful effect applies the key; a failed one leaves it applicable."""
+        key = self._key(event)
+        key.running_count = max(0, key.running_count - 1)
+        if key.running_count == 0:
+            key.running = None
+        if event.get("ok"):
+            if key.applied is None:
+                key.applied = event
+        else:
+            key.failures += 1
+
+    def on_apply_end(self, event: Event) -> None:
+        """``apply`` says True only for its own fresh effect, False only for an applied key."""
+        key = self._key(event)
+        key.open_deliveries = max(0, key.open_deliveries - 1)
+        outcome = event.get("outcome")
+        if key.deliveries > 1 or key.failures:
+            self.exercise("IDEMPOTENT-EFFECT")
+        if outcome == "applied":
+            if key.applied is None:
+                self.violate(
+                    "IDEMPOTENT-EFFECT",
+                    f"key {event.id!r}: apply returned True but no effect for it succeeded",
+                    event,
+                )
+            elif key.claimed:
+                self.violate(
+                    "IDEMPOTENT-EFFECT",
+                    f"key {event.id!r}: apply returned True again, though its effect ran once",
+                    key.applied,
+                    event,
+                )
+            key.claimed = True
+        elif outcome == "duplicate" and key.applied is None:
+            where = " (its effect was still running)" if key.running is not None else ""
+            self.violate(
+                "IDEMPOTENT-EFFECT",
+                f"key {event.id!r}: apply returned False, but the key was never applied{where}",
+                *(e for e in (key.running, event) if e is not None),
+            )
+
+    def on_end(self, event: Event) -> None:
+        """A successful effect must have been reported by exactly one ``apply``."""
+        for ident, key in self.keys.items():
+            if key.applied is not None and not key.claimed and key.open_deliveries == 0:
+                self.violate(
+                    "IDEMPOTENT-EFFECT",
+                    f"key {ident!r}: its effect succeeded but no apply returned True",
+                    key.applied,
+                    event,
+                )

@@ -1,0 +1,278 @@
+"""Retry rules: attempt counts, backoff bounds, cancellation, the error raised, the counter.
+
+Event kinds read (the retry model writes them; ``id`` is the call number throughout):
+
+``call_begin``
+    a call of ``retrier.call`` starts.
+``attempt_begin`` (``attempt``)
+    the harness's ``fn`` was entered for attempt ``attempt`` (1-based).
+``attempt_ok`` (``attempt``, ``value``)
+    the attempt returned ``value``.
+``attempt_fail`` (``attempt``, ``retryable``, ``error``, ``low``, ``high``)
+    the attempt raised the exception named ``error`` (unique per attempt); ``low``/``high``
+    are the implementation's declared bounds of the delay after this attempt.
+``attempt_cancelled`` (``attempt``)
+    the attempt was interrupted by ``trio.Cancelled``.
+``cancel``
+    the caller cancelled the call (its own cancel scope), while the call was still running.
+``call_end`` (``outcome``, ``value``, ``error``)
+    the call finished: ``outcome`` is ``ok`` (returned ``value``), ``error`` (raised the
+    exception named ``error``; ``"foreign"`` when it is none of the attempts' exception
+    objects) or ``cancelled`` (``Cancelled`` came out of the caller's cancel scope).
+``metrics`` (``counters``)
+    the retrier's counters, read after a call ended.
+
+Parameters: ``max_attempts``.
+
+A cancellation that lands at the very instant an attempt ended may legitimately lose the race
+(trio delivers cancellation only at checkpoints): a call that then returns that attempt's
+result, or raises its error, is not blamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checking import EPSILON, Checker, param
+from harness.events import Event, Scalar
+
+_ENDS = ("attempt_ok", "attempt_fail", "attempt_cancelled")
+
+
+@dataclass(slots=True)
+class _Call:
+    """What the checker remembers about one open call."""
+
+    begin: Event | None = None
+    attempts: int = 0
+    last: Event | None = None
+    stop: Event | None = None
+    cancel: Event | None = None
+    last_at_cancel: Event | None = None
+
+
+class RetryChecker(Checker):
+    """RETRY-MAX-ATTEMPTS, RETRY-BACKOFF, RETRY-CANCEL and RETRY-LAST-ERROR, per call.
+
+    Giving up early (raising after fewer than ``max_attempts`` attempts that all failed with a
+    retryable error, without being cancelled) is reported as RETRY-MAX-ATTEMPTS: the schedule
+    promises exactly ``max_attempts`` tries to an always-failing retryable call.
+    """
+
+    rules = ("RETRY-MAX-ATTEMPTS", "RETRY-BACKOFF", "RETRY-CANCEL", "RETRY-LAST-ERROR")
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.max_attempts: int = param(params, "max_attempts", int)
+        self.calls: dict[Scalar, _Call] = {}
+
+    def _call(self, event: Event) -> _Call:
+        call = self.calls.get(event.id)
+        if call is None:
+            call = self.calls[event.id] = _Call()
+        return call
+
+    def on_call_begin(self, event: Event) -> None:
+        """A call starts: open its state."""
+        self._call(event).begin = event
+
+    def on_attempt_begin(self, event: Event) -> None:
+        """An attempt may start only within budget, after a retryable failure and its delay."""
+        call = self._call(event)
+        call.attempts += 1
+        if call.cancel is not None:
+            self.violate(
+                "RETRY-CANCEL",
+                f"call {event.id}: attempt {call.attempts} started after the call was cancelled",
+                call.cancel,
+                event,
+            )
+        if call.stop is not None:
+            why = "a success" if call.stop.kind == "attempt_ok" else "a non-retryable error"
+            self.violate(
+                "RETRY-MAX-ATTEMPTS",
+                f"call {event.id}: attempt {call.attempts} started after {why}",
+                call.stop,
+                event,
+            )
+        elif call.attempts > self.max_attempts:
+            self.violate(
+                "RETRY-MAX-ATTEMPTS",
+                f"call {event.id}: attempt {call.attempts} exceeds max_attempts="
+                f"{self.max_attempts}",
+                event,
+            )
+        last = call.last
+        if last is not None and last.kind == "attempt_fail" and call.stop is None:
+            low, high = last.get("low"), last.get("high")
+            if low is not None and high is not None:
+                self.exercise("RETRY-BACKOFF")
+                delay = event.t - last.t
+                if not float(low) - EPSILON <= delay <= float(high) + EPSILON:
+                    self.violate(
+                        "RETRY-BACKOFF",
+                        f"call {event.id}: delay {delay:.6g}s after attempt "
+                        f"{last.get('attempt')} lies outside its bounds [{low:.6g}, {high:.6g}]",
+                        last,
+                        event,
+                    )
+        call.last = None
+
+    def on_attempt_ok(self, event: Event) -> None:
+        """A success ends the retrying."""
+        call = self._call(event)
+        call.last = call.stop = event
+
+    def on_attempt_fail(self, event: Event) -> None:
+        """A failure; a non-retryable one ends the retrying."""
+        call = self._call(event)
+        call.last = event
+        if not event.get("retryable"):
+            call.stop = event
+
+    def on_attempt_cancelled(self, event: Event) -> None:
+        """An attempt was interrupted by the caller's cancellation."""
+        self._call(event).last = event
+
+    def _backoff_overdue(self, call: _Call, now: Event) -> None:
+        """In a backoff whose upper bound has passed, the next attempt is already late."""
+        last = call.last
+        if (
+            last is None
+            or last.kind != "attempt_fail"
+            or call.stop is not None
+            or call.attempts >= self.max_attempts
+        ):
+            return
+        high = last.get("high")
+        if high is not None and now.t > last.t + float(high) + EPSILON:
+            self.exercise("RETRY-BACKOFF")
+            self.violate(
+                "RETRY-BACKOFF",
+                f"call {now.id}: no attempt {call.attempts + 1} by {float(high):.6g}s after "
+                f"attempt {last.get('attempt')} failed",
+                last,
+                now,
+            )
+
+    def on_cancel(self, event: Event) -> None:
+        """The caller cancels: remember what the call had done by then."""
+        call = self._call(event)
+        if call.cancel is None:
+            call.cancel = event
+            call.last_at_cancel = call.last
+        self._backoff_overdue(call, event)
+
+    def _lost_race(self, call: _Call, end: Event) -> bool:
+        """Whether a non-cancelled end is the result of an attempt that ended with the cancel."""
+        last, cancel = call.last_at_cancel, call.cancel
+        if last is None or cancel is None or last.t < cancel.t - EPSILON:
+            return False
+        if end.get("outcome") == "ok":
+            return last.kind == "attempt_ok" and last.get("value") == end.get("value")
+        if end.get("outcome") == "error":
+            return last.kind == "attempt_fail" and last.get("error") == end.get("error")
+        return False
+
+    def on_call_end(self, event: Event) -> None:
+        """Judge how the call ended against what its attempts did."""
+        call = self.calls.pop(event.id, None) or _Call()
+        outcome = event.get("outcome")
+        last = call.last
+        self.exercise("RETRY-MAX-ATTEMPTS")
+        if call.cancel is not None:
+            self.exercise("RETRY-CANCEL")
+            if outcome != "cancelled" and not self._lost_race(call, event):
+                self.violate(
+                    "RETRY-CANCEL",
+                    f"call {event.id} was cancelled but ended with {outcome!r} instead of "
+                    f"raising Cancelled",
+                    call.cancel,
+                    event,
+                )
+            if outcome == "cancelled":
+                self._backoff_overdue(call, event)
+            return
+        if outcome == "cancelled":
+            self.exercise("RETRY-CANCEL")
+            self.violate(
+                "RETRY-CANCEL",
+                f"call {event.id} raised Cancelled though its caller never cancelled it",
+                event,
+            )
+            return
+        self.exercise("RETRY-LAST-ERROR")
+        if outcome == "ok":
+            if last is None or last.kind != "attempt_ok" or last.get("value") != event.get(
+                "value"
+            ):
+                what = "no attempt" if last is None else f"its last attempt ({last.kind})"
+                self.violate(
+                    "RETRY-LAST-ERROR",
+                    f"call {event.id} returned {event.get('value')!r}, which {what} returned",
+                    *(e for e in (last, event) if e is not None),
+                )
+            return
+        if last is None or last.kind != "attempt_fail":
+            self.violate(
+                "RETRY-LAST-ERROR",
+                f"call {event.id} raised {event.get('error')!r} though its last attempt did not "
+                f"fail",
+                *(e for e in (last, event) if e is not None),
+            )
+            return
+        if last.get("error") != event.get("error"):
+            self.violate(
+                "RETRY-LAST-ERROR",
+                f"call {event.id} raised {event.get('error')!r}, not the last attempt's error "
+                f"{last.get('error')!r}",
+                last,
+                event,
+            )
+        if last.get("retryable") and call.attempts < self.max_attempts:
+            self.violate(
+                "RETRY-MAX-ATTEMPTS",
+                f"call {event.id} gave up after {call.attempts} of {self.max_attempts} attempts "
+                f"on a retryable error",
+                last,
+                event,
+            )
+
+
+class RetryMetricsChecker(Checker):
+    """METRICS-CONSISTENT for retriers: ``retries`` equals the sum of (attempts - 1) per call.
+
+    Counted from ``attempt_begin`` events: every attempt of a call after its first is one
+    retry, whether the call is still open or not.
+    """
+
+    rules = ("METRICS-CONSISTENT",)
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.seen: dict[Scalar, bool] = {}
+        self.retries = 0
+
+    def on_attempt_begin(self, event: Event) -> None:
+        """Every attempt of a call but its first is a retry."""
+        if self.seen.get(event.id):
+            self.retries += 1
+        else:
+            self.seen[event.id] = True
+
+    def on_call_end(self, event: Event) -> None:
+        """Forget the call (its retries stay counted)."""
+        self.seen.pop(event.id, None)
+
+    def on_metrics(self, event: Event) -> None:
+        """The implementation's ``retries`` counter must match the trace."""
+        counters = event.get("counters") or {}
+        self.exercise("METRICS-CONSISTENT")
+        reported = int(counters.get("retries", 0))
+        if reported != self.retries:
+            self.violate(
+                "METRICS-CONSISTENT",
+                f"retries counter reads {reported}, but the trace shows {self.retries} retries",
+                event,
+            )

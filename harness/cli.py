@@ -1,0 +1,172 @@
+"""The ``poolcheck`` command line.
+
+Exit codes: 0 every required rule passes; 1 a rule failed (or a required one is unknown);
+2 usage or configuration error (one line on stderr, never a traceback); 3 an internal error of
+poolcheck itself (also one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.checking import Verdict
+from harness.conformance import PatternRun, verdicts
+from harness.models.registry import model_for, patterns
+from harness.plugin import ConfigError, load_implementation
+from harness.reports import ImplementationResult, write_reports
+from harness.rules import RULES, Pattern
+from harness.search import PROFILES, search_model
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+REFERENCE_SPEC = "reference.plugin:implementation"
+_HERE = Path(__file__).resolve().parent
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"poolcheck: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="poolcheck", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("rules", help="print the rule catalog")
+
+    check = sub.add_parser("check", help="check an implementation against every rule")
+    check.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE (default: the reference)")
+    check.add_argument("--pattern", action="append", default=[], choices=[str(p) for p in patterns()])
+    check.add_argument("--profile", default=_default_profile(), choices=sorted(PROFILES))
+    check.add_argument("--report-dir", default="reports", type=Path)
+    check.add_argument("--jobs", default="auto", help="pytest-xdist workers (a number, or auto)")
+
+    replay = sub.add_parser("replay", help="replay one counterexample exactly")
+    replay.add_argument("--impl", default=REFERENCE_SPEC)
+    replay.add_argument("--pattern", required=True, choices=[str(p) for p in patterns()])
+    replay.add_argument("--blob", required=True, help="the blob from the report")
+    return parser
+
+
+def _default_profile() -> str:
+    return "ci" if os.environ.get("CI") else "dev"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    # Like `python -m`, find the user's modules in the current directory.
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        if args.command == "rules":
+            return _rules()
+        if args.command == "check":
+            return _check(args)
+        return _replay(args)
+    except ConfigError as exc:
+        print(f"poolcheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("poolcheck: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback in CI
+        print(f"poolcheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _rules() -> int:
+    width = max(len(rule_id) for rule_id in RULES)
+    for rule in RULES.values():
+        tier = rule.tier + (f"({rule.capability})" if rule.capability else "")
+        print(f"{rule.id:<{width}}  {rule.pattern or 'all':<11} {rule.section:<5} "
+              f"{rule.kind:<8} {tier:<22} {rule.statement}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    import pytest
+
+    implementation = load_implementation(args.impl)
+    started = time.perf_counter()
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="poolcheck-parts-") as parts:
+        pytest_args = [
+            "-c", str(_HERE / "suite.ini"), "--rootdir", str(_HERE), str(_HERE / "suite.py"),
+            "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
+            "--poolcheck-impl", args.impl, "--poolcheck-profile", args.profile,
+            "--poolcheck-parts", parts, "--timeout", "1800",
+        ]
+        for pattern in args.pattern:
+            pytest_args += ["--poolcheck-pattern", pattern]
+        if args.jobs not in ("0", "1"):
+            pytest_args += ["-n", args.jobs]
+        code = pytest.main(pytest_args)
+        if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+            raise ConfigError(f"pytest could not run the suite (exit {int(code)})")
+        if code == pytest.ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt
+        runs = _load_runs(Path(parts), args.pattern)
+    result = ImplementationResult(implementation, runs, verdicts(implementation, runs))
+    wall = time.perf_counter() - started
+    paths = write_reports(args.report_dir, [result], args.profile, wall)
+    _print_summary(result, wall, paths)
+    return result.exit_code
+
+
+def _load_runs(parts: Path, selected: list[str]) -> list[PatternRun]:
+    runs = []
+    for pattern in patterns():
+        if selected and str(pattern) not in selected:
+            continue
+        part = parts / f"{pattern}.json"
+        if part.exists():
+            runs.append(PatternRun(**json.loads(part.read_text(encoding="utf-8"))))
+        else:
+            runs.append(PatternRun(pattern=str(pattern), applicable=True,
+                                   error="the model did not finish (timeout or crash)"))
+    return runs
+
+
+def _print_summary(result: ImplementationResult, wall: float, paths: list[Path]) -> None:
+    counts = {v: sum(1 for x in result.results if x.verdict is v) for v in Verdict}
+    print(f"\npoolcheck: {result.implementation.name}: "
+          + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+          + f" in {wall:.1f}s")
+    for x in result.results:
+        if x.verdict is Verdict.FAIL and x.counterexample:
+            print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
+            if x.counterexample.get("replay"):
+                print(f"       replay: {x.counterexample['replay']}")
+        elif x.verdict is Verdict.UNKNOWN:
+            print(f"  UNKNOWN {x.rule.id}: {x.reason}")
+    print("reports: " + ", ".join(str(p) for p in paths))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    implementation = load_implementation(args.impl)
+    model = model_for(Pattern(args.pattern))
+    outcome = search_model(model, implementation, PROFILES["ci"], replay_blob=args.blob)
+    if outcome.error:
+        print(f"poolcheck: replay did not reproduce a rule violation: {outcome.error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not outcome.failures:
+        print("poolcheck: the example passed: nothing to replay (fixed, or a different version)")
+        return EXIT_OK
+    for found in outcome.failures.values():
+        print(found.render())
+        print("trace:")
+        for event in found.trace:
+            print("  " + event.to_json())
+    return EXIT_VIOLATION
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

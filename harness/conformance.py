@@ -1,0 +1,155 @@
+"""From model searches to per-rule verdicts: the conformance result of one implementation.
+
+A rule's verdict combines every model that checks it:
+
+* ``not-applicable`` when the implementation lacks the rule's capability or every factory
+  of its pattern (never counted as a pass);
+* ``fail`` when some model found a counterexample (the minimal one is kept with its replay
+  command);
+* ``pass`` when examples exercised it and none broke it;
+* ``unknown`` when nothing exercised it or the harness itself failed while searching.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checking import Verdict
+from harness.contract import Implementation
+from harness.events import Event
+from harness.models.registry import model_for, patterns
+from harness.rules import RULES, Pattern, Rule
+from harness.search import Counterexample, Profile, SearchOutcome, search_model
+
+REPORT_FORMAT_VERSION = 1
+
+
+@dataclass
+class PatternRun:
+    """One model's search: size, speed, and whether the harness itself failed."""
+
+    pattern: str
+    applicable: bool
+    examples: int = 0
+    seconds: float = 0.0
+    exercised: list[str] = field(default_factory=list)
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def examples_per_second(self) -> float:
+        """Examples run per wall-clock second."""
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class RuleResult:
+    """One rule's verdict for one implementation."""
+
+    rule: Rule
+    verdict: Verdict
+    examples: int = 0
+    reason: str = ""
+    counterexample: dict[str, Any] | None = None
+
+
+def replay_command(spec: str, pattern: str, blob: str | None) -> str | None:
+    """The one command that replays a counterexample exactly."""
+    if blob is None:
+        return None
+    return shlex.join(["poolcheck", "replay", "--impl", spec, "--pattern", pattern, "--blob", blob])
+
+
+def counterexample_record(spec: str, pattern: str, found: Counterexample) -> dict[str, Any]:
+    """A counterexample as JSON-ready data, with its replay command and trace."""
+    return {
+        "rule": found.rule_id,
+        "message": found.message,
+        "steps": found.steps,
+        "evidence": [event_record(e) for e in found.evidence],
+        "trace": [event_record(e) for e in found.trace],
+        "blob": found.blob,
+        "hypothesis_version": found.hypothesis_version,
+        "replay": replay_command(spec, pattern, found.blob),
+    }
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """An event as a plain dict (the JSON Lines record without the version)."""
+    record: dict[str, Any] = {"t": event.t, "kind": event.kind}
+    if event.id is not None:
+        record["id"] = event.id
+    if event.data:
+        record["data"] = {k: v if isinstance(v, str | int | float | bool | None | list | dict) else repr(v) for k, v in event.data.items()}
+    return record
+
+
+def run_pattern(implementation: Implementation, pattern: Pattern, profile: Profile) -> PatternRun:
+    """Search one pattern's model against the implementation."""
+    model = model_for(pattern)
+    if not model.applicable(implementation):
+        return PatternRun(pattern=str(pattern), applicable=False)
+    started = time.perf_counter()
+    outcome: SearchOutcome = search_model(model, implementation, profile)
+    return PatternRun(
+        pattern=str(pattern),
+        applicable=True,
+        examples=outcome.examples,
+        seconds=time.perf_counter() - started,
+        exercised=sorted(outcome.exercised),
+        failures={
+            rule_id: counterexample_record(implementation.spec, str(pattern), found)
+            for rule_id, found in outcome.failures.items()
+        },
+        error=outcome.error,
+    )
+
+
+def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[RuleResult]:
+    """Combine pattern runs into one verdict per rule of the catalog."""
+    by_pattern = {run.pattern: run for run in runs}
+    results = []
+    for rule in RULES.values():
+        if rule.capability is not None and not implementation.has(rule.capability):
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE,
+                                      reason=f"capability {rule.capability!r} not declared"))
+            continue
+        relevant = [by_pattern[str(p)] for p in patterns()
+                    if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)]
+        if not relevant:
+            continue  # its pattern was not selected for this run
+        ran = [run for run in relevant if run.applicable]
+        if not ran:
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE,
+                                      reason="the implementation provides no factory for this pattern"))
+            continue
+        examples = sum(run.examples for run in ran)
+        failed = [run for run in ran if rule.id in run.failures]
+        if failed:
+            results.append(RuleResult(rule, Verdict.FAIL, examples,
+                                      counterexample=failed[0].failures[rule.id]))
+            continue
+        errors = [run for run in ran if run.error]
+        if errors:
+            results.append(RuleResult(rule, Verdict.UNKNOWN, examples,
+                                      reason=f"harness error in {errors[0].pattern}: {errors[0].error}"))
+        elif any(rule.id in run.exercised for run in ran):
+            results.append(RuleResult(rule, Verdict.PASS, examples))
+        else:
+            results.append(RuleResult(rule, Verdict.UNKNOWN, examples,
+                                      reason="no example exercised this rule"))
+    return results
+
+
+def exit_code(results: list[RuleResult]) -> int:
+    """0 when every required rule passes and nothing fails; 1 otherwise."""
+    for result in results:
+        if result.verdict is Verdict.FAIL:
+            return 1
+        if result.rule.tier == "required" and result.verdict is not Verdict.PASS:
+            if result.verdict is not Verdict.NOT_APPLICABLE:
+                return 1
+    return 0

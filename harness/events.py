@@ -1,0 +1,116 @@
+"""The one event type of poolcheck traces, and its JSON Lines form.
+
+A trace is a sequence of :class:`Event` in the order they happened, each stamped with the
+virtual time at which the harness observed it. Models record traces while they drive an
+implementation; programs in other languages write the same thing as JSON Lines, one object
+per line, and the same checkers read both.
+
+Line format (version 1)::
+
+    {"v": 1, "t": 0.25, "kind": "put_ok", "id": 3, "data": {"len": 2}}
+
+``id`` names the subject of the event (a job, an item, a waiter, an attempt number, a key) and
+may be omitted; ``data`` carries small, kind-specific fields and may be omitted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import IO, Any, Final
+
+TRACE_FORMAT_VERSION: Final = 1
+
+#: Scalar values allowed as ids and data fields: they must survive a JSON round trip.
+Scalar = str | int | float | bool | None
+
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something observed at virtual time ``t``: ``kind`` says what, ``id`` about whom."""
+
+    t: float
+    kind: str
+    id: Scalar = None
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return ``data[key]``, or ``default`` when the event does not carry it."""
+        return self.data.get(key, default)
+
+    def to_json(self) -> str:
+        """Serialise as one JSON Lines record (no trailing newline)."""
+        record: dict[str, Any] = {"v": TRACE_FORMAT_VERSION, "t": self.t, "kind": self.kind}
+        if self.id is not None:
+            record["id"] = self.id
+        if self.data:
+            record["data"] = dict(self.data)
+        return json.dumps(record, separators=(",", ":"), default=repr)
+
+    def describe(self) -> str:
+        """A short human-readable rendering for reports: ``t=0.250 put_ok id=3 len=2``."""
+        parts = [f"t={self.t:.6g}", self.kind]
+        if self.id is not None:
+            parts.append(f"id={self.id!r}")
+        parts.extend(f"{key}={value!r}" for key, value in self.data.items())
+        return " ".join(parts)
+
+
+class TraceFormatError(ValueError):
+    """A trace line that is not a valid version-1 event; ``line`` is 1-based."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def event_from_json(text: str, line: int = 0) -> Event:
+    """Parse one JSON Lines record; raise :class:`TraceFormatError` naming ``line``."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(line, f"not JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise TraceFormatError(line, "a record must be a JSON object")
+    version = record.get("v", TRACE_FORMAT_VERSION)
+    if version != TRACE_FORMAT_VERSION:
+        raise TraceFormatError(line, f"unsupported trace version {version!r}")
+    t = record.get("t")
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        raise TraceFormatError(line, "'t' must be a finite number")
+    kind = record.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise TraceFormatError(line, "'kind' must be a non-empty string")
+    ident = record.get("id")
+    if ident is not None and not isinstance(ident, str | int | float | bool):
+        raise TraceFormatError(line, "'id' must be a string, number or boolean")
+    data = record.get("data", {})
+    if not isinstance(data, dict):
+        raise TraceFormatError(line, "'data' must be an object")
+    unknown = set(record) - {"v", "t", "kind", "id", "data"}
+    if unknown:
+        raise TraceFormatError(line, f"unknown field(s) {sorted(unknown)}")
+    return Event(float(t), kind, ident, data or _EMPTY)
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
+    """Parse JSON Lines lazily (blank lines skipped), so huge traces stream in flat memory."""
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield event_from_json(text, number)
+
+
+def write_jsonl(events: Iterable[Event], out: IO[str]) -> int:
+    """Write ``events`` as JSON Lines to ``out``; return how many were written."""
+    count = 0
+    for event in events:
+        out.write(event.to_json())
+        out.write("\n")
+        count += 1
+    return count

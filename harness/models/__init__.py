@@ -1,0 +1,1 @@
+"""Hypothesis stateful models, one module per pattern."""

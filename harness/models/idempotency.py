@@ -1,0 +1,149 @@
+"""The idempotency model: repeated and concurrent deliveries to one ``idempotent_sink``.
+
+The sink is built with the harness's effect, which records its start and end, sleeps a drawn
+virtual duration and sometimes fails. A ``deliver`` operation spawns a delivery of a drawn
+(key, value) pair; a ``burst`` spawns two or three deliveries of the same key at once. A
+delivery whose effect failed is delivered again (at-least-once delivery retries it), up to a
+few times. Keys and values come from small sets, so the same key meets different values and
+different keys meet the same value.
+
+Events recorded (``id`` is the key): ``deliver`` (``delivery``, ``value``); ``effect_begin``
+(``effect``, ``value``); ``effect_end`` (``effect``, ``ok``); ``apply_end`` (``delivery``,
+``outcome``: applied / duplicate / error). See :mod:`harness.checkers.idempotency`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, ClassVar
+
+import trio
+from hypothesis import strategies as st
+
+from harness.checkers.idempotency import IdempotencyChecker
+from harness.checking import Checker
+from harness.contract import Implementation
+from harness.model import Model, StepFailed
+from harness.rules import Pattern
+
+#: How often one delivery is retried after its effect failed.
+_REDELIVERIES = 4
+#: How long the harness lets spawned deliveries finish before the run ends.
+_TEARDOWN_WAIT = 30.0
+
+
+class EffectFailed(Exception):
+    """The harness's effect failed; the key must stay applicable."""
+
+
+class IdempotencyModel(Model):
+    """Drives ``idempotent_sink`` with duplicate, concurrent and retried deliveries."""
+
+    pattern: ClassVar[Pattern] = Pattern.IDEMPOTENCY
+    factories: ClassVar[tuple[str, ...]] = ("idempotent_sink",)
+    max_steps: ClassVar[int] = 12
+
+    @classmethod
+    def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
+        """Only the number of distinct keys varies."""
+        return {
+            "pattern": "idempotency",
+            "factory": "idempotent_sink",
+            "keys": data.draw(st.integers(1, 3), label="keys"),
+        }
+
+    @classmethod
+    def make_checkers(cls, params: dict[str, Any]) -> list[Checker]:
+        """One checker decides the rule."""
+        return [IdempotencyChecker(params)]
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.sink: Any = None
+        self.keys = 1
+        self.deliveries = itertools.count()
+        self.effects = itertools.count()
+
+    async def setup(self, params: dict[str, Any]) -> None:
+        """Build the sink around the harness's effect."""
+        self.keys = params["keys"]
+        factory = self.implementation.factories["idempotent_sink"]
+        self.sink = self.session.call_sync("idempotent_sink()", factory, effect=self._effect)
+
+    async def _effect(self, key: Hashable, value: Any) -> None:
+        """The side effect: recorded, slow for a drawn while, and sometimes failing."""
+        session = self.session
+        number = next(self.effects)
+        ident = key if isinstance(key, str | int) else repr(key)
+        shown = value if isinstance(value, str | int) else repr(value)
+        duration = session.draw(st.sampled_from([0.0, 0.1, 0.5]), label="effect duration")
+        fails = session.draw(st.booleans(), label="effect fails")
+        session.record("effect_begin", ident, effect=number, value=shown)
+        try:
+            await trio.sleep(duration)
+        except BaseException:
+            session.record("effect_end", ident, effect=number, ok=False)
+            raise
+        session.record("effect_end", ident, effect=number, ok=not fails)
+        if fails:
+            raise EffectFailed(f"effect #{number} for {ident!r}")
+
+    def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Single deliveries, bursts of concurrent duplicates, and time passing."""
+        return {"deliver": self.deliver, "burst": self.burst, "advance": self.advance}
+
+    def _draw_key(self) -> int:
+        return self.session.draw(st.integers(0, self.keys - 1), label="key")
+
+    def _draw_value(self) -> str:
+        return self.session.draw(st.sampled_from(["a", "b"]), label="value")
+
+    async def deliver(self) -> None:
+        """One delivery of a drawn (key, value), in its own task."""
+        key, value = self._draw_key(), self._draw_value()
+        self.session.step(f"deliver({key}, {value!r})")
+        self._spawn_delivery(key, value)
+
+    async def burst(self) -> None:
+        """Two or three deliveries of one key at the same instant (values may differ)."""
+        key = self._draw_key()
+        count = self.session.draw(st.integers(2, 3), label="burst size")
+        values = [self._draw_value() for _ in range(count)]
+        self.session.step(f"burst({key}, {values})")
+        for value in values:
+            self._spawn_delivery(key, value)
+
+    def _spawn_delivery(self, key: int, value: str) -> None:
+        session = self.session
+        sink = self.sink
+
+        async def apply() -> tuple[str, bool | None]:
+            try:
+                result = await sink.apply(key, value)
+            except EffectFailed:
+                return "error", None
+            return "ok", result
+
+        async def run() -> None:
+            for _ in range(_REDELIVERIES):
+                delivery = next(self.deliveries)
+                session.record("deliver", key, delivery=delivery, value=value)
+                kind, result = await session.call(f"apply({key}, {value!r})", apply)
+                if kind == "error":
+                    session.record("apply_end", key, delivery=delivery, outcome="error")
+                    continue
+                if not isinstance(result, bool):
+                    session.record(
+                        "crash", f"apply({key}, {value!r})", error=f"returned {result!r}"
+                    )
+                    raise StepFailed("apply")
+                outcome = "applied" if result else "duplicate"
+                session.record("apply_end", key, delivery=delivery, outcome=outcome)
+                return
+
+        session.spawn(run, name=f"deliver({key}, {value!r})")
+
+    async def teardown(self) -> None:
+        """Let every delivery (and its redeliveries) finish."""
+        await trio.sleep(_TEARDOWN_WAIT)

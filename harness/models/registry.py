@@ -1,0 +1,32 @@
+"""Which model drives which pattern: the one place that lists them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Final
+
+from harness.model import Model
+from harness.rules import Pattern
+
+_MODELS: Final[dict[Pattern, str]] = {
+    Pattern.QUEUE: "harness.models.queue:QueueModel",
+    Pattern.POOL: "harness.models.pool:PoolModel",
+    Pattern.GROUP: "harness.models.group:GroupModel",
+    Pattern.RETRY: "harness.models.retry:RetryModel",
+    Pattern.IDEMPOTENCY: "harness.models.idempotency:IdempotencyModel",
+    Pattern.ORDERING: "harness.models.ordering:OrderingModel",
+    Pattern.RATE: "harness.models.rate:RateModel",
+    Pattern.BATCH: "harness.models.batch:BatchModel",
+}
+
+
+def model_for(pattern: Pattern) -> type[Model]:
+    """The model class of ``pattern`` (imported on first use)."""
+    module_name, _, class_name = _MODELS[pattern].partition(":")
+    model: type[Model] = getattr(importlib.import_module(module_name), class_name)
+    return model
+
+
+def patterns() -> list[Pattern]:
+    """Every pattern that has a model, in catalog order."""
+    return list(_MODELS)

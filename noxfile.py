@@ -1,0 +1,48 @@
+"""Sessions: tests, lint, typecheck, bench, conformance. Run ``nox -l`` to list them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+PACKAGES = ["reference", "harness"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The project's own tests (reference and harness), spread over the cores."""
+    session.install("-e", ".")
+    session.run("pytest", "-n", "auto", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over both packages."""
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy", "--strict", *PACKAGES)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput of the reference pool beside bare trio, asyncio and threads."""
+    session.install("-e", ".")
+    session.run("python", "-m", "tests.bench.bench_pool", *session.posargs)
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """Every model against the reference; writes reports/ (exit 0 pass, 1 fail, 2 usage)."""
+    session.install("-e", ".")
+    profile = "ci" if "--profile" not in session.posargs else None
+    args = ["--profile", profile] if profile else []
+    session.run("poolcheck", "check", "--impl", "reference.plugin:implementation",
+                "--report-dir", "reports", *args, *session.posargs)

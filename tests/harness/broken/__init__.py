@@ -1,0 +1,1 @@
+"""Deliberately broken implementations, one module per pattern: each must be caught."""
