@@ -44,5 +44,13 @@ def conformance(session: nox.Session) -> None:
     session.install("-e", ".")
     profile = "ci" if "--profile" not in session.posargs else None
     args = ["--profile", profile] if profile else []
-    session.run("poolcheck", "check", "--impl", "reference.plugin:implementation",
-                "--report-dir", "reports", *args, *session.posargs)
+    session.run(
+        "poolcheck",
+        "check",
+        "--impl",
+        "reference.plugin:implementation",
+        "--report-dir",
+        "reports",
+        *args,
+        *session.posargs,
+    )

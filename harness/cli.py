@@ -41,8 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("rules", help="print the rule catalog")
 
     check = sub.add_parser("check", help="check an implementation against every rule")
-    check.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE (default: the reference)")
-    check.add_argument("--pattern", action="append", default=[], choices=[str(p) for p in patterns()])
+    check.add_argument(
+        "--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE (default: the reference)"
+    )
+    check.add_argument(
+        "--pattern", action="append", default=[], choices=[str(p) for p in patterns()]
+    )
     check.add_argument("--profile", default=_default_profile(), choices=sorted(PROFILES))
     check.add_argument("--report-dir", default="reports", type=Path)
     check.add_argument("--jobs", default="auto", help="pytest-xdist workers (a number, or auto)")
@@ -77,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("poolcheck: interrupted", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback in CI
+    except Exception as exc:
         print(f"poolcheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
 
@@ -86,8 +90,10 @@ def _rules() -> int:
     width = max(len(rule_id) for rule_id in RULES)
     for rule in RULES.values():
         tier = rule.tier + (f"({rule.capability})" if rule.capability else "")
-        print(f"{rule.id:<{width}}  {rule.pattern or 'all':<11} {rule.section:<5} "
-              f"{rule.kind:<8} {tier:<22} {rule.statement}")
+        print(
+            f"{rule.id:<{width}}  {rule.pattern or 'all':<11} {rule.section:<5} "
+            f"{rule.kind:<8} {tier:<22} {rule.statement}"
+        )
     return EXIT_OK
 
 
@@ -96,13 +102,30 @@ def _check(args: argparse.Namespace) -> int:
 
     implementation = load_implementation(args.impl)
     started = time.perf_counter()
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])
+    )
     with tempfile.TemporaryDirectory(prefix="poolcheck-parts-") as parts:
         pytest_args = [
-            "-c", str(_HERE / "suite.ini"), "--rootdir", str(_HERE), str(_HERE / "suite.py"),
-            "-p", "harness.pytest_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
-            "--poolcheck-impl", args.impl, "--poolcheck-profile", args.profile,
-            "--poolcheck-parts", parts, "--timeout", "1800",
+            "-c",
+            str(_HERE / "suite.ini"),
+            "--rootdir",
+            str(_HERE),
+            str(_HERE / "suite.py"),
+            "-p",
+            "harness.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            "--poolcheck-impl",
+            args.impl,
+            "--poolcheck-profile",
+            args.profile,
+            "--poolcheck-parts",
+            parts,
+            "--timeout",
+            "1800",
         ]
         for pattern in args.pattern:
             pytest_args += ["--poolcheck-pattern", pattern]
@@ -130,16 +153,23 @@ def _load_runs(parts: Path, selected: list[str]) -> list[PatternRun]:
         if part.exists():
             runs.append(PatternRun(**json.loads(part.read_text(encoding="utf-8"))))
         else:
-            runs.append(PatternRun(pattern=str(pattern), applicable=True,
-                                   error="the model did not finish (timeout or crash)"))
+            runs.append(
+                PatternRun(
+                    pattern=str(pattern),
+                    applicable=True,
+                    error="the model did not finish (timeout or crash)",
+                )
+            )
     return runs
 
 
 def _print_summary(result: ImplementationResult, wall: float, paths: list[Path]) -> None:
     counts = {v: sum(1 for x in result.results if x.verdict is v) for v in Verdict}
-    print(f"\npoolcheck: {result.implementation.name}: "
-          + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-          + f" in {wall:.1f}s")
+    print(
+        f"\npoolcheck: {result.implementation.name}: "
+        + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        + f" in {wall:.1f}s"
+    )
     for x in result.results:
         if x.verdict is Verdict.FAIL and x.counterexample:
             print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
@@ -155,7 +185,10 @@ def _replay(args: argparse.Namespace) -> int:
     model = model_for(Pattern(args.pattern))
     outcome = search_model(model, implementation, PROFILES["ci"], replay_blob=args.blob)
     if outcome.error:
-        print(f"poolcheck: replay did not reproduce a rule violation: {outcome.error}", file=sys.stderr)
+        print(
+            f"poolcheck: replay did not reproduce a rule violation: {outcome.error}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if not outcome.failures:
         print("poolcheck: the example passed: nothing to replay (fixed, or a different version)")

@@ -83,7 +83,10 @@ def event_record(event: Event) -> dict[str, Any]:
     if event.id is not None:
         record["id"] = event.id
     if event.data:
-        record["data"] = {k: v if isinstance(v, str | int | float | bool | None | list | dict) else repr(v) for k, v in event.data.items()}
+        record["data"] = {
+            k: v if isinstance(v, str | int | float | bool | None | list | dict) else repr(v)
+            for k, v in event.data.items()
+        }
     return record
 
 
@@ -114,33 +117,54 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
     results = []
     for rule in RULES.values():
         if rule.capability is not None and not implementation.has(rule.capability):
-            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE,
-                                      reason=f"capability {rule.capability!r} not declared"))
+            results.append(
+                RuleResult(
+                    rule,
+                    Verdict.NOT_APPLICABLE,
+                    reason=f"capability {rule.capability!r} not declared",
+                )
+            )
             continue
-        relevant = [by_pattern[str(p)] for p in patterns()
-                    if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)]
+        relevant = [
+            by_pattern[str(p)]
+            for p in patterns()
+            if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)
+        ]
         if not relevant:
             continue  # its pattern was not selected for this run
         ran = [run for run in relevant if run.applicable]
         if not ran:
-            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE,
-                                      reason="the implementation provides no factory for this pattern"))
+            results.append(
+                RuleResult(
+                    rule,
+                    Verdict.NOT_APPLICABLE,
+                    reason="the implementation provides no factory for this pattern",
+                )
+            )
             continue
         examples = sum(run.examples for run in ran)
         failed = [run for run in ran if rule.id in run.failures]
         if failed:
-            results.append(RuleResult(rule, Verdict.FAIL, examples,
-                                      counterexample=failed[0].failures[rule.id]))
+            results.append(
+                RuleResult(rule, Verdict.FAIL, examples, counterexample=failed[0].failures[rule.id])
+            )
             continue
         errors = [run for run in ran if run.error]
         if errors:
-            results.append(RuleResult(rule, Verdict.UNKNOWN, examples,
-                                      reason=f"harness error in {errors[0].pattern}: {errors[0].error}"))
+            results.append(
+                RuleResult(
+                    rule,
+                    Verdict.UNKNOWN,
+                    examples,
+                    reason=f"harness error in {errors[0].pattern}: {errors[0].error}",
+                )
+            )
         elif any(rule.id in run.exercised for run in ran):
             results.append(RuleResult(rule, Verdict.PASS, examples))
         else:
-            results.append(RuleResult(rule, Verdict.UNKNOWN, examples,
-                                      reason="no example exercised this rule"))
+            results.append(
+                RuleResult(rule, Verdict.UNKNOWN, examples, reason="no example exercised this rule")
+            )
     return results
 
 
@@ -149,7 +173,6 @@ def exit_code(results: list[RuleResult]) -> int:
     for result in results:
         if result.verdict is Verdict.FAIL:
             return 1
-        if result.rule.tier == "required" and result.verdict is not Verdict.PASS:
-            if result.verdict is not Verdict.NOT_APPLICABLE:
-                return 1
+        if result.rule.tier == "required" and result.verdict is Verdict.UNKNOWN:
+            return 1
     return 0

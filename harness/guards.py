@@ -81,8 +81,7 @@ class TaskGuard(trio.abc.Instrument):
         self.steps_since_idle += 1
         if self.steps_since_idle > self.clock.budgets.max_steps_between_idle:
             self.clock.abort(
-                f"livelock: {self.steps_since_idle} task steps without settling"
-                f" (last: {task.name})"
+                f"livelock: {self.steps_since_idle} task steps without settling (last: {task.name})"
             )
 
     def task_spawned(self, task: trio.lowlevel.Task) -> None:

@@ -13,6 +13,7 @@ that check a stress run check each example, and the events of a failing example 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -155,10 +156,8 @@ class Session:
 
     def _guarded(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            try:
+            with contextlib.suppress(StepFailed):  # already recorded as a hang or crash
                 await fn()
-            except StepFailed:
-                pass  # already recorded as a hang or crash
 
         return run
 
@@ -305,23 +304,30 @@ def run_example(
     except trio.TrioInternalError as exc:
         if clock.abort_reason is None:
             raise
-        with quiet_abandoned_run():
-            pass
         session = holder.get("session")
         if session is None:
             raise RuntimeError(f"the run aborted before it started: {clock.abort_reason}") from exc
         last = session.events[-1].t if session.events else 0.0
-        for event in (Event(last, "hang", "run", {"reason": clock.abort_reason}), Event(last, "end")):
+        for event in (
+            Event(last, "hang", "run", {"reason": clock.abort_reason}),
+            Event(last, "end"),
+        ):
             session.events.append(event)
             session.checkers.feed(event)
-    session = holder["session"]
-    return ExampleOutcome(
+    session = holder.pop("session")
+    outcome = ExampleOutcome(
         violations=session.checkers.violations(),
         exercised=session.checkers.exercised(),
         steps=session.steps,
         events=session.events,
         params=dict(session.events[0].data) if session.events else {},
     )
+    if clock.abort_reason is not None:
+        # The aborted run's tasks are orphans now; collect them quietly, here, once.
+        del session
+        with quiet_abandoned_run():
+            pass
+    return outcome
 
 
 def check_example(

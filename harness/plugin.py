@@ -34,12 +34,14 @@ def load_implementation(spec: str) -> Implementation:
     """Import ``module:callable``, call it, and validate the declaration it returns."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ConfigError(f"--impl {spec!r}: expected MODULE:CALLABLE, e.g. reference.plugin:implementation")
+        raise ConfigError(
+            f"--impl {spec!r}: expected MODULE:CALLABLE, e.g. reference.plugin:implementation"
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"--impl {spec!r}: cannot import module {exc.name!r}") from None
-    except Exception as exc:  # noqa: BLE001 - any import-time failure is the user's config
+    except Exception as exc:
         raise ConfigError(f"--impl {spec!r}: importing {module_name} raised {exc!r}") from None
     factory = getattr(module, attr, None)
     if factory is None:
@@ -48,7 +50,7 @@ def load_implementation(spec: str) -> Implementation:
         raise ConfigError(f"--impl {spec!r}: {attr} is not callable")
     try:
         declaration = factory()
-    except Exception as exc:  # noqa: BLE001 - a raising factory is a verdict on the config
+    except Exception as exc:
         raise ConfigError(f"--impl {spec!r}: the factory raised {exc!r}") from None
     try:
         return _validate(spec, declaration)

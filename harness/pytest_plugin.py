@@ -23,8 +23,9 @@ from harness.search import PROFILES
 class ConformanceContext:
     """What a conformance test needs: the implementation, the profile, where runs go."""
 
-    def __init__(self, implementation: Implementation, profile: str, parts: Path | None,
-                 selected: list[str]) -> None:
+    def __init__(
+        self, implementation: Implementation, profile: str, parts: Path | None, selected: list[str]
+    ) -> None:
         self.implementation = implementation
         self.profile = PROFILES[profile]
         self.parts = parts
@@ -45,7 +46,9 @@ class ConformanceContext:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``--poolcheck-*`` options."""
     group = parser.getgroup("poolcheck")
-    group.addoption("--poolcheck-impl", default=None, help="MODULE:CALLABLE declaring the implementation")
+    group.addoption(
+        "--poolcheck-impl", default=None, help="MODULE:CALLABLE declaring the implementation"
+    )
     group.addoption("--poolcheck-profile", default="dev", choices=sorted(PROFILES))
     group.addoption("--poolcheck-parts", default=None, help="directory for per-pattern results")
     group.addoption("--poolcheck-pattern", action="append", default=[], help="only these patterns")

@@ -61,7 +61,9 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def to_json(results: list[ImplementationResult], profile: str, wall_seconds: float) -> dict[str, Any]:
+def to_json(
+    results: list[ImplementationResult], profile: str, wall_seconds: float
+) -> dict[str, Any]:
     """The versioned machine-readable report."""
     return {
         "version": REPORT_FORMAT_VERSION,
@@ -126,9 +128,11 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
         f"trio {trio.__version__}, hypothesis {hypothesis.__version__}.",
         "",
     ]
-    header = "| Rule | Pattern | Kind | Tier | " + " | ".join(
-        f"`{r.implementation.name}`" for r in results
-    ) + " |"
+    header = (
+        "| Rule | Pattern | Kind | Tier | "
+        + " | ".join(f"`{r.implementation.name}`" for r in results)
+        + " |"
+    )
     lines += [header, "|" + "---|" * (4 + len(results))]
     for row, first in enumerate(results[0].results if results else []):
         cells = []
@@ -141,7 +145,8 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
         tier = first.rule.tier + (f" ({first.rule.capability})" if first.rule.capability else "")
         lines.append(
             f"| {first.rule.id} | {first.rule.pattern or 'all'} | {first.rule.kind} | {tier} | "
-            + " | ".join(cells) + " |"
+            + " | ".join(cells)
+            + " |"
         )
     for r in results:
         failures = [x for x in r.results if x.verdict is Verdict.FAIL and x.counterexample]
@@ -151,8 +156,16 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
         for x in failures:
             assert x.counterexample is not None
             ce = x.counterexample
-            lines += ["", f"### {x.rule.id}: {ce['message']}", "", f"> {x.rule.statement}", "",
-                      "Minimal steps:", "", "```"]
+            lines += [
+                "",
+                f"### {x.rule.id}: {ce['message']}",
+                "",
+                f"> {x.rule.statement}",
+                "",
+                "Minimal steps:",
+                "",
+                "```",
+            ]
             lines += [f"{i}. {s}" for i, s in enumerate(ce["steps"], start=1)]
             lines += ["```", "", "Offending events:", "", "```"]
             lines += [json.dumps(e) for e in ce["evidence"]]
@@ -161,13 +174,20 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
                 lines += ["", f"Replay: `{ce['replay']}`"]
         for x in unknown:
             lines += ["", f"- {x.rule.id} unknown: {x.reason}"]
-    lines += ["", "## Models", "", "| Implementation | Pattern | Examples | Seconds | Examples/s |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Models",
+        "",
+        "| Implementation | Pattern | Examples | Seconds | Examples/s |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         for run in r.runs:
             if run.applicable:
-                lines.append(f"| `{r.implementation.name}` | {run.pattern} | {run.examples} | "
-                              f"{run.seconds:.2f} | {run.examples_per_second:.0f} |")
+                lines.append(
+                    f"| `{r.implementation.name}` | {run.pattern} | {run.examples} | "
+                    f"{run.seconds:.2f} | {run.examples_per_second:.0f} |"
+                )
             else:
                 lines.append(f"| `{r.implementation.name}` | {run.pattern} | n/a | | |")
     return "\n".join(lines) + "\n"
@@ -179,13 +199,18 @@ def to_junit(results: list[ImplementationResult], wall_seconds: float) -> str:
     for r in results:
         counts = Counter(x.verdict for x in r.results)
         suite = ET.SubElement(
-            suites, "testsuite", name=f"poolcheck[{r.implementation.name}]",
-            tests=str(len(r.results)), failures=str(counts[Verdict.FAIL]),
-            errors=str(counts[Verdict.UNKNOWN]), skipped=str(counts[Verdict.NOT_APPLICABLE]),
+            suites,
+            "testsuite",
+            name=f"poolcheck[{r.implementation.name}]",
+            tests=str(len(r.results)),
+            failures=str(counts[Verdict.FAIL]),
+            errors=str(counts[Verdict.UNKNOWN]),
+            skipped=str(counts[Verdict.NOT_APPLICABLE]),
         )
         for x in r.results:
-            case = ET.SubElement(suite, "testcase", classname=f"poolcheck.{x.rule.pattern or 'all'}",
-                                 name=x.rule.id)
+            case = ET.SubElement(
+                suite, "testcase", classname=f"poolcheck.{x.rule.pattern or 'all'}", name=x.rule.id
+            )
             if x.verdict is Verdict.FAIL and x.counterexample:
                 ce = x.counterexample
                 failure = ET.SubElement(case, "failure", message=ce["message"])
@@ -195,14 +220,20 @@ def to_junit(results: list[ImplementationResult], wall_seconds: float) -> str:
             elif x.verdict is Verdict.NOT_APPLICABLE:
                 ET.SubElement(case, "skipped", message=x.reason)
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
 
 
-def write_reports(report_dir: Path, results: list[ImplementationResult], profile: str,
-                  wall_seconds: float) -> list[Path]:
+def write_reports(
+    report_dir: Path, results: list[ImplementationResult], profile: str, wall_seconds: float
+) -> list[Path]:
     """Write conformance.json, conformance.md and conformance.junit.xml; return their paths."""
-    paths = [report_dir / "conformance.json", report_dir / "conformance.md",
-             report_dir / "conformance.junit.xml"]
+    paths = [
+        report_dir / "conformance.json",
+        report_dir / "conformance.md",
+        report_dir / "conformance.junit.xml",
+    ]
     texts = [
         json.dumps(to_json(results, profile, wall_seconds), indent=2) + "\n",
         to_markdown(results, profile, wall_seconds),

@@ -54,80 +54,214 @@ S, L = Kind.SAFETY, Kind.LIVENESS
 P = Pattern
 
 _CATALOG: Final[tuple[Rule, ...]] = (
-    Rule("QUEUE-BOUND", P.QUEUE, "§2", S,
-         "A bounded or dropping queue never holds more items than its capacity."),
-    Rule("QUEUE-BACKPRESSURE", P.QUEUE, "§2", L,
-         "A blocking put waits only while the queue is full and completes as soon as there is "
-         "room; a non-blocking put refuses only when full; a waiting get completes as soon as "
-         "an item is there."),
-    Rule("QUEUE-DROP-POLICY", P.QUEUE, "§2", S,
-         "A dropping queue drops only when full: drop-newest refuses the offer, drop-oldest "
-         "evicts the head, and every drop is counted.", "drop_policy"),
-    Rule("QUEUE-CONSERVATION", P.QUEUE, "§2", S,
-         "Every item taken out was put in, exactly once; nothing accepted is lost, even when "
-         "a put or a get is cancelled."),
-    Rule("QUEUE-FIFO", P.QUEUE, "§2", S,
-         "Items come out in the order they were accepted."),
-    Rule("QUEUE-CLOSE", P.QUEUE, "§7.1", S,
-         "After close, puts fail; gets drain what remains, then report the end, every time."),
-    Rule("POOL-EXACTLY-ONCE", P.POOL, "§3", S,
-         "Each accepted job yields exactly one outcome carrying its identity, and runs at "
-         "most once."),
-    Rule("POOL-RESULTS-CLOSED-ONCE", P.POOL, "§7.2", S,
-         "Results end exactly once: after the last result, when no job is running any more."),
-    Rule("POOL-CONCURRENCY", P.POOL, "§3", S,
-         "Never more than N jobs run at once, and N run whenever N jobs are waiting."),
-    Rule("POOL-NO-LEAK", P.POOL, "§7.3", S,
-         "After cancel or completion nothing the implementation started is alive, and no "
-         "job starts after cancel."),
-    Rule("POOL-CANCEL-PROMPT", P.POOL, "§4", L,
-         "Cancelling the pool returns without waiting for running jobs to finish on their own."),
-    Rule("POOL-TIMEOUT", P.POOL, "§4", S,
-         "A job that outlives the per-job timeout is stopped at the timeout and reported as "
-         "timed out.", "job_timeout"),
-    Rule("POOL-DRAIN", P.POOL, "§4", L,
-         "After the input is closed every queued job still runs and results then end."),
-    Rule("GROUP-FIRST-ERROR", P.GROUP, "§8", S,
-         "The first error cancels the other tasks and is the error raised; success waits "
-         "for every task."),
-    Rule("RETRY-MAX-ATTEMPTS", P.RETRY, "§5", S,
-         "At most max_attempts attempts, none after a success or a non-retryable error."),
-    Rule("RETRY-BACKOFF", P.RETRY, "§5", S,
-         "Each delay between attempts lies inside the declared schedule's bounds, jitter "
-         "included."),
-    Rule("RETRY-CANCEL", P.RETRY, "§5", S,
-         "Cancellation during an attempt or a backoff propagates and stops retrying."),
-    Rule("RETRY-LAST-ERROR", P.RETRY, "§5", S,
-         "When attempts are exhausted the error of the last attempt is raised."),
-    Rule("IDEMPOTENT-EFFECT", P.IDEMPOTENCY, "§5", S,
-         "Each natural key's side effect is applied exactly once however often it is "
-         "delivered or retried, and a failed effect can be applied again."),
-    Rule("ORDER-RESTORED", P.ORDERING, "§5", S,
-         "Output is strictly increasing with no gap or duplicate, each item is emitted as "
-         "soon as its predecessors arrived, and the window stays bounded."),
-    Rule("RATE-BOUND", P.RATE, "§6", S,
-         "Admissions in every window of length T are at most burst + rate*T; a leaky bucket "
-         "spaces admissions at least its interval apart."),
-    Rule("RATE-NO-OVERTHROTTLE", P.RATE, "§6", L,
-         "A waiter is admitted as soon as the algorithm has the tokens for it, in FIFO order; "
-         "no waiter starves."),
-    Rule("RATE-SHED-ONLY-WHEN-EMPTY", P.RATE, "§6", S,
-         "A shedding gate rejects work only when no token is available."),
-    Rule("RATE-CANCEL-NO-LOSS", P.RATE, "§6", S,
-         "A cancelled acquire consumes no token and does not hold up the waiters behind it."),
-    Rule("BATCH-BOUNDS", P.BATCH, "§9", S,
-         "Every batch holds between 1 and N items, in order, none lost or repeated, and is "
-         "flushed no later than T after its first item."),
-    Rule("METRICS-CONSISTENT", None, "§8", S,
-         "The implementation's counters agree with what the trace shows happened.",
-         "metrics"),
-    Rule("NO-HANG", None, "§7", L,
-         "Every call into the implementation returns or blocks only where the pattern says it "
-         "may; nothing hangs past its deadline."),
-    Rule("NO-LEAK", None, "§7.3", S,
-         "After the run is torn down, no task the implementation started is still alive."),
-    Rule("NO-CRASH", None, "§7", S,
-         "No unexpected exception escapes the implementation."),
+    Rule(
+        "QUEUE-BOUND",
+        P.QUEUE,
+        "§2",
+        S,
+        "A bounded or dropping queue never holds more items than its capacity.",
+    ),
+    Rule(
+        "QUEUE-BACKPRESSURE",
+        P.QUEUE,
+        "§2",
+        L,
+        "A blocking put waits only while the queue is full and completes as soon as there is "
+        "room; a non-blocking put refuses only when full; a waiting get completes as soon as "
+        "an item is there.",
+    ),
+    Rule(
+        "QUEUE-DROP-POLICY",
+        P.QUEUE,
+        "§2",
+        S,
+        "A dropping queue drops only when full: drop-newest refuses the offer, drop-oldest "
+        "evicts the head, and every drop is counted.",
+        "drop_policy",
+    ),
+    Rule(
+        "QUEUE-CONSERVATION",
+        P.QUEUE,
+        "§2",
+        S,
+        "Every item taken out was put in, exactly once; nothing accepted is lost, even when "
+        "a put or a get is cancelled.",
+    ),
+    Rule("QUEUE-FIFO", P.QUEUE, "§2", S, "Items come out in the order they were accepted."),
+    Rule(
+        "QUEUE-CLOSE",
+        P.QUEUE,
+        "§7.1",
+        S,
+        "After close, puts fail; gets drain what remains, then report the end, every time.",
+    ),
+    Rule(
+        "POOL-EXACTLY-ONCE",
+        P.POOL,
+        "§3",
+        S,
+        "Each accepted job yields exactly one outcome carrying its identity, and runs at "
+        "most once.",
+    ),
+    Rule(
+        "POOL-RESULTS-CLOSED-ONCE",
+        P.POOL,
+        "§7.2",
+        S,
+        "Results end exactly once: after the last result, when no job is running any more.",
+    ),
+    Rule(
+        "POOL-CONCURRENCY",
+        P.POOL,
+        "§3",
+        S,
+        "Never more than N jobs run at once, and N run whenever N jobs are waiting.",
+    ),
+    Rule(
+        "POOL-NO-LEAK",
+        P.POOL,
+        "§7.3",
+        S,
+        "After cancel or completion nothing the implementation started is alive, and no "
+        "job starts after cancel.",
+    ),
+    Rule(
+        "POOL-CANCEL-PROMPT",
+        P.POOL,
+        "§4",
+        L,
+        "Cancelling the pool returns without waiting for running jobs to finish on their own.",
+    ),
+    Rule(
+        "POOL-TIMEOUT",
+        P.POOL,
+        "§4",
+        S,
+        "A job that outlives the per-job timeout is stopped at the timeout and reported as "
+        "timed out.",
+        "job_timeout",
+    ),
+    Rule(
+        "POOL-DRAIN",
+        P.POOL,
+        "§4",
+        L,
+        "After the input is closed every queued job still runs and results then end.",
+    ),
+    Rule(
+        "GROUP-FIRST-ERROR",
+        P.GROUP,
+        "§8",
+        S,
+        "The first error cancels the other tasks and is the error raised; success waits "
+        "for every task.",
+    ),
+    Rule(
+        "RETRY-MAX-ATTEMPTS",
+        P.RETRY,
+        "§5",
+        S,
+        "At most max_attempts attempts, none after a success or a non-retryable error.",
+    ),
+    Rule(
+        "RETRY-BACKOFF",
+        P.RETRY,
+        "§5",
+        S,
+        "Each delay between attempts lies inside the declared schedule's bounds, jitter included.",
+    ),
+    Rule(
+        "RETRY-CANCEL",
+        P.RETRY,
+        "§5",
+        S,
+        "Cancellation during an attempt or a backoff propagates and stops retrying.",
+    ),
+    Rule(
+        "RETRY-LAST-ERROR",
+        P.RETRY,
+        "§5",
+        S,
+        "When attempts are exhausted the error of the last attempt is raised.",
+    ),
+    Rule(
+        "IDEMPOTENT-EFFECT",
+        P.IDEMPOTENCY,
+        "§5",
+        S,
+        "Each natural key's side effect is applied exactly once however often it is "
+        "delivered or retried, and a failed effect can be applied again.",
+    ),
+    Rule(
+        "ORDER-RESTORED",
+        P.ORDERING,
+        "§5",
+        S,
+        "Output is strictly increasing with no gap or duplicate, each item is emitted as "
+        "soon as its predecessors arrived, and the window stays bounded.",
+    ),
+    Rule(
+        "RATE-BOUND",
+        P.RATE,
+        "§6",
+        S,
+        "Admissions in every window of length T are at most burst + rate*T; a leaky bucket "
+        "spaces admissions at least its interval apart.",
+    ),
+    Rule(
+        "RATE-NO-OVERTHROTTLE",
+        P.RATE,
+        "§6",
+        L,
+        "A waiter is admitted as soon as the algorithm has the tokens for it, in FIFO order; "
+        "no waiter starves.",
+    ),
+    Rule(
+        "RATE-SHED-ONLY-WHEN-EMPTY",
+        P.RATE,
+        "§6",
+        S,
+        "A shedding gate rejects work only when no token is available.",
+    ),
+    Rule(
+        "RATE-CANCEL-NO-LOSS",
+        P.RATE,
+        "§6",
+        S,
+        "A cancelled acquire consumes no token and does not hold up the waiters behind it.",
+    ),
+    Rule(
+        "BATCH-BOUNDS",
+        P.BATCH,
+        "§9",
+        S,
+        "Every batch holds between 1 and N items, in order, none lost or repeated, and is "
+        "flushed no later than T after its first item.",
+    ),
+    Rule(
+        "METRICS-CONSISTENT",
+        None,
+        "§8",
+        S,
+        "The implementation's counters agree with what the trace shows happened.",
+        "metrics",
+    ),
+    Rule(
+        "NO-HANG",
+        None,
+        "§7",
+        L,
+        "Every call into the implementation returns or blocks only where the pattern says it "
+        "may; nothing hangs past its deadline.",
+    ),
+    Rule(
+        "NO-LEAK",
+        None,
+        "§7.3",
+        S,
+        "After the run is torn down, no task the implementation started is still alive.",
+    ),
+    Rule("NO-CRASH", None, "§7", S, "No unexpected exception escapes the implementation."),
 )
 
 RULES: Final[dict[str, Rule]] = {rule.id: rule for rule in _CATALOG}

@@ -19,7 +19,7 @@ from reference.idempotency import IdempotentSink
 from reference.instrumentation import Metrics
 from reference.ordering import Reorderer
 from reference.pool import WorkerPool
-from reference.queues import BoundedQueue, DropPolicy, DroppingQueue, QueueClosed, UnboundedQueue
+from reference.queues import BoundedQueue, DroppingQueue, DropPolicy, QueueClosed, UnboundedQueue
 from reference.ratelimit import LeakyBucket, SheddingGate, TokenBucket
 from reference.retry import Backoff, retry
 
@@ -88,7 +88,9 @@ def _worker_pool(
     )
 
 
-def _idempotent_sink(*, effect: Callable[[Hashable, Any], Awaitable[None]]) -> IdempotentSink[Any, Any]:
+def _idempotent_sink(
+    *, effect: Callable[[Hashable, Any], Awaitable[None]]
+) -> IdempotentSink[Any, Any]:
     return IdempotentSink(effect)
 
 

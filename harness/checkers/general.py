@@ -33,4 +33,6 @@ class GuardChecker(Checker):
     def on_leak(self, event: Event) -> None:
         """Tasks outlived the run."""
         if self.params.get("pattern") != "pool":
-            self.violate("NO-LEAK", f"{event.get('count')} task(s) still alive: {event.get('tasks')}", event)
+            self.violate(
+                "NO-LEAK", f"{event.get('count')} task(s) still alive: {event.get('tasks')}", event
+            )

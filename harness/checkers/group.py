@@ -53,11 +53,11 @@ class GroupChecker(Checker):
         self.closed: set[Scalar] = set()
 
     def on_group_begin(self, event: Event) -> None:
-        """A group opens."""
+        """Open the group's state."""
         self.groups[event.id] = _Group(begin=event, tasks=int(event.get("tasks", 0)))
 
     def _task_event(self, event: Event) -> _Group | None:
-        """Common checks of a task event: its group is open, no first error is long past."""
+        """Check a task event: its group is open and no first error is long past."""
         ident = event.get("group")
         if ident in self.closed:
             self.violate(
@@ -82,13 +82,13 @@ class GroupChecker(Checker):
         return group
 
     def on_task_begin(self, event: Event) -> None:
-        """A task starts."""
+        """Note a task as running."""
         group = self._task_event(event)
         if group is not None:
             group.running.add(event.id)
 
     def on_task_end(self, event: Event) -> None:
-        """A task ends; the first to raise is the group's error."""
+        """Close a task; the first to raise becomes the group's error."""
         group = self._task_event(event)
         if group is None:
             return
@@ -103,7 +103,7 @@ class GroupChecker(Checker):
             group.cancelled = event
 
     def on_idle(self, event: Event) -> None:
-        """Settled after a first error: no task of that group may still be running."""
+        """Check that, settled after a first error, no task of that group is still running."""
         for ident, group in self.groups.items():
             first = group.first_error
             if first is not None and group.running and event.t > first.t + EPSILON:
@@ -117,7 +117,7 @@ class GroupChecker(Checker):
                 group.running.clear()
 
     def on_group_end(self, event: Event) -> None:
-        """The group raises its first error, or returns once every task returned."""
+        """Check the group raised its first error, or returned once every task returned."""
         group = self.groups.pop(event.id, None) or _Group()
         self.closed.add(event.id)
         self.exercise("GROUP-FIRST-ERROR")

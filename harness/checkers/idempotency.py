@@ -56,13 +56,13 @@ class IdempotencyChecker(Checker):
         return key
 
     def on_deliver(self, event: Event) -> None:
-        """A delivery starts."""
+        """Count an open delivery."""
         key = self._key(event)
         key.open_deliveries += 1
         key.deliveries += 1
 
     def on_effect_begin(self, event: Event) -> None:
-        """The effect may start only if the key is neither applied nor being applied."""
+        """Check the key is neither applied nor being applied when its effect starts."""
         key = self._key(event)
         if key.applied is not None:
             self.violate(
@@ -84,7 +84,7 @@ class IdempotencyChecker(Checker):
         key.running_count += 1
 
     def on_effect_end(self, event: Event) -> None:
-        """A successful effect applies the key; a failed one leaves it applicable."""
+        """Mark the key applied after a successful effect; a failed one leaves it applicable."""
         key = self._key(event)
         key.running_count = max(0, key.running_count - 1)
         if key.running_count == 0:
@@ -96,7 +96,7 @@ class IdempotencyChecker(Checker):
             key.failures += 1
 
     def on_apply_end(self, event: Event) -> None:
-        """``apply`` says True only for its own fresh effect, False only for an applied key."""
+        """Check ``apply`` says True only for a fresh effect, False only for an applied key."""
         key = self._key(event)
         key.open_deliveries = max(0, key.open_deliveries - 1)
         outcome = event.get("outcome")
@@ -126,7 +126,7 @@ class IdempotencyChecker(Checker):
             )
 
     def on_end(self, event: Event) -> None:
-        """A successful effect must have been reported by exactly one ``apply``."""
+        """Check each successful effect was reported by exactly one ``apply``."""
         for ident, key in self.keys.items():
             if key.applied is not None and not key.claimed and key.open_deliveries == 0:
                 self.violate(

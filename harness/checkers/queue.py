@@ -1,4 +1,4 @@
-"""Queue rules (guide §2, §7): QUEUE-BOUND, -BACKPRESSURE, -DROP-POLICY, -CONSERVATION, -FIFO, -CLOSE.
+"""Queue rules (guide §2, §7): the QUEUE-* rules and the queue's METRICS-CONSISTENT.
 
 Trace vocabulary (``id`` is the item unless said otherwise)::
 
@@ -51,6 +51,7 @@ class QueueChecker(Checker):
         self.capacity: int | None = param(params, "capacity", int, None)
         self.policy: str | None = param(params, "policy", str, None)
         self.closed_at: Event | None = None
+        self.closed_no: int | None = None
         self.event_no = 0
         # Accepted, not yet taken or evicted, in acceptance order: item -> (put begin no, ok no).
         self.held: OrderedDict[Any, tuple[int, int]] = OrderedDict()
@@ -86,7 +87,7 @@ class QueueChecker(Checker):
         if event.id in self.taken:
             # A woken getter recorded it first; the acceptance already happened.
             return
-        if self.closed_at is not None and self.closed_at.t < begin.t:
+        if self.closed_no is not None and begin_no > self.closed_no:
             self.violate("QUEUE-CLOSE", f"put of {event.id!r} accepted after close", begin, event)
         if self._full():
             if self.policy == "oldest":
@@ -244,6 +245,7 @@ class QueueChecker(Checker):
         """The queue was closed."""
         if self.closed_at is None:
             self.closed_at = event
+            self.closed_no = self._tick()
 
     # -- settled states --------------------------------------------------------------------
     def on_idle(self, event: Event) -> None:

@@ -17,8 +17,9 @@ it, so it is a small streaming state, and every rule is a comparison against it:
 * RATE-SHED-ONLY-WHEN-EMPTY: a gate's rejection happens only when the ideal bucket lacks the
   tokens (its admissions fall under RATE-BOUND).
 * RATE-CANCEL-NO-LOSS: over-throttling is reported under this rule instead when a cancelled
-  acquire explains it: one that was ahead of the stuck waiter was cancelled while it waited, or
-  nothing was admitted since a cancellation, or a *shadow* bucket in which cancelled acquires
+  acquire explains it: one that was ahead of the stuck waiter was cancelled while it waited,
+  or nothing at all was admitted since a cancellation (a dead waiter may block the line), or
+  a *shadow* bucket in which cancelled acquires
   did consume their tokens would not be ready either. A cancelled acquire still waiting at the
   next ``idle``, or admitted after its cancellation, also breaks it.
 * METRICS-CONSISTENT: ``admissions`` (and a gate's ``rejections``) equal what the trace shows.
@@ -52,9 +53,9 @@ from harness.events import Event
 
 #: Float tolerance on token counts (the reference itself forgives a 1e-9 token deficit).
 TOKEN_TOLERANCE: Final = 1e-6
-#: Tolerance on "admitted late" instants, in seconds: far below any real throttling bug, far
-#: above float noise on instants of a few thousand seconds.
-LATE_TOLERANCE: Final = 1e-6
+#: Tolerance on "admitted late" instants, in seconds: far below any real throttling bug (and
+#: below the model's smallest pause), far above float noise on instants of thousands of seconds.
+LATE_TOLERANCE: Final = 1e-7
 
 
 class _Ideal:
@@ -66,6 +67,10 @@ class _Ideal:
 
     def shadow_ready_at(self, weight: float) -> float:
         """Like :meth:`ready_at`, had every cancelled acquire consumed its tokens."""
+        raise NotImplementedError
+
+    def surely_ready(self, weight: float, t: float) -> bool:
+        """Whether the ideal limiter holds ``weight`` at ``t`` beyond any float doubt."""
         raise NotImplementedError
 
     def admit(self, weight: float, t: float) -> str | None:
@@ -89,6 +94,9 @@ class _IdealTokens(_Ideal):
         self.burst = burst
         self.tokens = burst
         self.stamp = t
+        # Whether ``tokens`` is exact (integer arithmetic from a full bucket, no refill), so
+        # that "enough tokens" needs no float tolerance: a full gate rejecting at creation.
+        self.exact = True
         self.shadow = burst
         self.shadow_stamp = t
 
@@ -116,15 +124,26 @@ class _IdealTokens(_Ideal):
         """The same for the shadow bucket (cancellations consume)."""
         return self._ready(self.shadow, self.shadow_stamp, weight)
 
+    def surely_ready(self, weight: float, t: float) -> bool:
+        """Enough tokens by more than the tolerance, or exactly enough with no refill."""
+        if t > self.ready_at(weight) + LATE_TOLERANCE:
+            return True
+        if self.tokens_at(t) >= weight + TOKEN_TOLERANCE:
+            return True
+        return self.exact and self.tokens >= weight
+
     def admit(self, weight: float, t: float) -> str | None:
         """Take ``weight`` tokens at ``t``; negative beyond the tolerance breaks the bound."""
         before = self.tokens_at(t)
+        full_at = self.ready_at(self.burst)
+        self.exact = (self.exact and t <= self.stamp) or t > full_at + LATE_TOLERANCE
         self.tokens, self.stamp = before - weight, max(t, self.stamp)
         self.shadow = self._at(self.shadow, self.shadow_stamp, t) - weight
         self.shadow_stamp = max(t, self.shadow_stamp)
         if self.tokens < -TOKEN_TOLERANCE:
             # Clamp, so one excess is reported once rather than poisoning every later check.
             self.tokens = 0.0
+            self.exact = False
             return (
                 f"admitted weight {weight:g} when the ideal bucket (rate {self.rate:g}/s, "
                 f"burst {self.burst:g}) held only {before:.6g} tokens: more than "
@@ -157,6 +176,10 @@ class _IdealLeaky(_Ideal):
     def shadow_ready_at(self, weight: float) -> float:
         """As if each cancelled acquire had kept the slot it was waiting for."""
         return max(self.shadow_next, self.ready_at(weight))
+
+    def surely_ready(self, weight: float, t: float) -> bool:
+        """Nothing admitted yet, or ``interval`` passed by more than the tolerance."""
+        return t > self.ready_at(weight) + LATE_TOLERANCE
 
     def admit(self, weight: float, t: float) -> str | None:
         """Admissions closer than ``interval`` break the bound."""
@@ -225,12 +248,23 @@ class RateChecker(Checker):
         return next(iter(self.line)) if self.line else None
 
     def _throttled(
-        self, waiter: _Waiter | None, weight: float, t: float, message: str, *events: Event
+        self,
+        waiter: _Waiter | None,
+        weight: float,
+        t: float,
+        stuck: bool,
+        message: str,
+        *events: Event,
     ) -> None:
-        """Report over-throttling, under CANCEL-NO-LOSS when a cancellation explains it."""
+        """Report over-throttling, under CANCEL-NO-LOSS when a cancellation explains it.
+
+        ``stuck``: nothing was admitted yet (an idle check or a refused try_acquire), so a
+        dead cancelled waiter still blocking the line is a suspect too; an admission that is
+        merely late cannot be explained that way.
+        """
         explained = (
             (waiter is not None and waiter.cancel_ahead)
-            or self.cancel_since_admit
+            or (stuck and self.cancel_since_admit)
             or t <= self.ideal.shadow_ready_at(weight) + LATE_TOLERANCE
         )
         if self.any_cancel and explained:
@@ -319,6 +353,7 @@ class RateChecker(Checker):
                         waiter,
                         weight,
                         t,
+                        False,
                         f"acquire {event.id!r} (weight {weight:g}) at the head of the line "
                         f"was admitted at t={t:.6g}, {t - due:.6g}s after the ideal limiter "
                         f"could admit it (t={due:.6g})",
@@ -353,7 +388,7 @@ class RateChecker(Checker):
         if event.get("via") == "try_admit":
             self.rejections += 1
             self.exercise("RATE-SHED-ONLY-WHEN-EMPTY")
-            if t > due + LATE_TOLERANCE:
+            if self.ideal.surely_ready(weight, t):
                 self.violate(
                     "RATE-SHED-ONLY-WHEN-EMPTY",
                     f"rejected weight {weight:g} although {self.ideal.describe(t)} "
@@ -364,11 +399,12 @@ class RateChecker(Checker):
         if self.line:
             return  # refusing while someone waits is FIFO, not over-throttling
         self._checked_liveness()
-        if t > due + LATE_TOLERANCE:
+        if self.ideal.surely_ready(weight, t):
             self._throttled(
                 None,
                 weight,
                 t,
+                True,
                 f"try_acquire({weight:g}) was refused with nobody waiting although "
                 f"{self.ideal.describe(t)} (enough since t={due:.6g})",
                 event,
@@ -400,12 +436,13 @@ class RateChecker(Checker):
         assert head is not None
         self._checked_liveness()
         due = max(self.head_since, self.ideal.ready_at(heaviest))
-        if t > due + LATE_TOLERANCE and not head.reported:
+        if self.ideal.surely_ready(heaviest, t) and not head.reported:
             head.reported = True
             self._throttled(
                 head,
                 heaviest,
                 t,
+                True,
                 f"acquire {head.begin.id!r} (weight {head.weight:g}) at the head of the line "
                 f"still waits although {self.ideal.describe(t)} (enough since t={due:.6g})",
                 head.begin,

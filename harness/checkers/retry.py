@@ -74,11 +74,11 @@ class RetryChecker(Checker):
         return call
 
     def on_call_begin(self, event: Event) -> None:
-        """A call starts: open its state."""
+        """Open the call's state."""
         self._call(event).begin = event
 
     def on_attempt_begin(self, event: Event) -> None:
-        """An attempt may start only within budget, after a retryable failure and its delay."""
+        """Check an attempt starts within budget, after a retryable failure and its delay."""
         call = self._call(event)
         call.attempts += 1
         if call.cancel is not None:
@@ -104,7 +104,13 @@ class RetryChecker(Checker):
                 event,
             )
         last = call.last
-        if last is not None and last.kind == "attempt_fail" and call.stop is None:
+        # After a cancel the backoff was cut short by the cancel itself: RETRY-CANCEL speaks.
+        if (
+            last is not None
+            and last.kind == "attempt_fail"
+            and call.stop is None
+            and call.cancel is None
+        ):
             low, high = last.get("low"), last.get("high")
             if low is not None and high is not None:
                 self.exercise("RETRY-BACKOFF")
@@ -120,19 +126,19 @@ class RetryChecker(Checker):
         call.last = None
 
     def on_attempt_ok(self, event: Event) -> None:
-        """A success ends the retrying."""
+        """Note a success: it ends the retrying."""
         call = self._call(event)
         call.last = call.stop = event
 
     def on_attempt_fail(self, event: Event) -> None:
-        """A failure; a non-retryable one ends the retrying."""
+        """Note a failure; a non-retryable one ends the retrying."""
         call = self._call(event)
         call.last = event
         if not event.get("retryable"):
             call.stop = event
 
     def on_attempt_cancelled(self, event: Event) -> None:
-        """An attempt was interrupted by the caller's cancellation."""
+        """Note an attempt interrupted by the caller's cancellation."""
         self._call(event).last = event
 
     def _backoff_overdue(self, call: _Call, now: Event) -> None:
@@ -157,7 +163,7 @@ class RetryChecker(Checker):
             )
 
     def on_cancel(self, event: Event) -> None:
-        """The caller cancels: remember what the call had done by then."""
+        """Remember what the call had done when its caller cancelled it."""
         call = self._call(event)
         if call.cancel is None:
             call.cancel = event
@@ -204,9 +210,7 @@ class RetryChecker(Checker):
             return
         self.exercise("RETRY-LAST-ERROR")
         if outcome == "ok":
-            if last is None or last.kind != "attempt_ok" or last.get("value") != event.get(
-                "value"
-            ):
+            if last is None or last.kind != "attempt_ok" or last.get("value") != event.get("value"):
                 what = "no attempt" if last is None else f"its last attempt ({last.kind})"
                 self.violate(
                     "RETRY-LAST-ERROR",
@@ -266,7 +270,7 @@ class RetryMetricsChecker(Checker):
         self.seen.pop(event.id, None)
 
     def on_metrics(self, event: Event) -> None:
-        """The implementation's ``retries`` counter must match the trace."""
+        """Check the implementation's ``retries`` counter against the trace."""
         counters = event.get("counters") or {}
         self.exercise("METRICS-CONSISTENT")
         reported = int(counters.get("retries", 0))

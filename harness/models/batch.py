@@ -10,7 +10,9 @@ One batcher (factory ``batcher(max_size=..., max_age=...)``) is driven by:
   puts are sequential, so their order is the put order; no put is made after close;
 * ``close``: the producer closes the batcher;
 * ``advance``: virtual time passes by an amount drawn around ``max_age`` (exactly it, slightly
-  less, slightly more, half, double), so flushes right at, just before and past the age happen.
+  less, slightly more, half, double), so flushes right at, just before and past the age happen;
+* ``nudge``: a fraction of ``max_age`` passes, so batches start off any grid of period
+  ``max_age`` (a flusher on a fixed ticker then shows up as early or late).
 
 Teardown closes (if not closed yet), waits for ``batches`` to end and for the host to leave the
 block. With the ``metrics`` capability the batcher's counters are read at the start of every
@@ -42,7 +44,7 @@ class BatchModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.BATCH
     factories: ClassVar[tuple[str, ...]] = ("batcher",)
-    max_steps: ClassVar[int] = 20
+    max_steps: ClassVar[int] = 15
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
@@ -91,6 +93,7 @@ class BatchModel(Model):
             "put_burst": self.put_burst,
             "close": self.close,
             "advance": self.advance,
+            "nudge": self.nudge,
         }
 
     async def _wait(self, event: trio.Event, what: str) -> bool:
@@ -187,6 +190,12 @@ class BatchModel(Model):
             label="advance",
         )
         await self.session.advance(seconds)
+
+    async def nudge(self) -> None:
+        """Operation: let a fraction of ``max_age`` pass, off any tick grid of period max_age."""
+        self._observe()
+        fraction = self.session.draw(st.sampled_from([0.3, 0.5, 0.7]), label="nudge")
+        await self.session.advance(self.max_age * fraction)
 
     async def teardown(self) -> None:
         """Close, wait for ``batches`` to end and for the block to exit."""

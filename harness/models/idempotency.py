@@ -27,10 +27,12 @@ from harness.contract import Implementation
 from harness.model import Model, StepFailed
 from harness.rules import Pattern
 
-#: How often one delivery is retried after its effect failed.
-_REDELIVERIES = 4
-#: How long the harness lets spawned deliveries finish before the run ends.
-_TEARDOWN_WAIT = 30.0
+#: How many times one delivery is made in all when its effect keeps failing.
+_REDELIVERIES = 3
+#: Effect durations; with the step and redelivery limits, no apply waits near the deadline.
+_EFFECT_DURATIONS = (0.0, 0.1, 0.3)
+#: The longest the teardown waits for spawned deliveries to finish, in virtual seconds.
+_TEARDOWN_WAIT = 120.0
 
 
 class EffectFailed(Exception):
@@ -64,6 +66,7 @@ class IdempotencyModel(Model):
         self.keys = 1
         self.deliveries = itertools.count()
         self.effects = itertools.count()
+        self.open = 0
 
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the sink around the harness's effect."""
@@ -72,12 +75,12 @@ class IdempotencyModel(Model):
         self.sink = self.session.call_sync("idempotent_sink()", factory, effect=self._effect)
 
     async def _effect(self, key: Hashable, value: Any) -> None:
-        """The side effect: recorded, slow for a drawn while, and sometimes failing."""
+        """Run the side effect: recorded, slow for a drawn while, and sometimes failing."""
         session = self.session
         number = next(self.effects)
         ident = key if isinstance(key, str | int) else repr(key)
         shown = value if isinstance(value, str | int) else repr(value)
-        duration = session.draw(st.sampled_from([0.0, 0.1, 0.5]), label="effect duration")
+        duration = session.draw(st.sampled_from(_EFFECT_DURATIONS), label="effect duration")
         fails = session.draw(st.booleans(), label="effect fails")
         session.record("effect_begin", ident, effect=number, value=shown)
         try:
@@ -126,6 +129,13 @@ class IdempotencyModel(Model):
             return "ok", result
 
         async def run() -> None:
+            self.open += 1
+            try:
+                await deliver()
+            finally:
+                self.open -= 1
+
+        async def deliver() -> None:
             for _ in range(_REDELIVERIES):
                 delivery = next(self.deliveries)
                 session.record("deliver", key, delivery=delivery, value=value)
@@ -146,4 +156,7 @@ class IdempotencyModel(Model):
 
     async def teardown(self) -> None:
         """Let every delivery (and its redeliveries) finish."""
-        await trio.sleep(_TEARDOWN_WAIT)
+        waited = 0.0
+        while self.open and waited < _TEARDOWN_WAIT:
+            await trio.sleep(1.0)
+            waited += 1.0

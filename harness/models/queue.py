@@ -29,9 +29,17 @@ class QueueModel(Model):
     factories: ClassVar[tuple[str, ...]] = ("unbounded_queue", "bounded_queue", "dropping_queue")
     max_steps: ClassVar[int] = 40
     weights: ClassVar[dict[str, int]] = {
-        "put": 3, "put_nowait": 2, "get": 2, "get_nowait": 3, "offer": 6, "advance": 1,
-        "cancel_put": 1, "cancel_get": 1, "close": 1,
-        "put_racing_cancel": 2, "get_racing_cancel": 2,
+        "put": 3,
+        "put_nowait": 2,
+        "get": 2,
+        "get_nowait": 3,
+        "offer": 6,
+        "advance": 1,
+        "cancel_put": 1,
+        "cancel_get": 1,
+        "close": 1,
+        "put_racing_cancel": 2,
+        "get_racing_cancel": 2,
     }
 
     @classmethod

@@ -4,8 +4,9 @@ Each example draws one of the implementation's rate factories (token bucket, lea
 shedding gate) with a rate, burst or interval chosen so that float instants are awkward (rate
 3 with 1/3 s steps, rate 1/3, interval 1/3). Blocking acquires run in harness tasks, at most
 :data:`MAX_WAITERS` at a time so that no legitimate wait reaches the call deadline, and can be
-cancelled later; time passes by drawn amounts that include tiny and odd ones. Counters are read
-only at settled instants, when every admission the limiter counted has been recorded.
+cancelled later; time passes by drawn amounts that include tiny and odd ones. Counters are
+read (by ``observe``) only at settled instants, when every admission the limiter counted has
+been recorded.
 
 Events recorded (see :mod:`harness.checkers.rate` for their meaning): ``created``,
 ``acquire``, ``admit``, ``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``,
@@ -43,6 +44,8 @@ class RateModel(Model):
     pattern: ClassVar[Pattern] = Pattern.RATE
     factories: ClassVar[tuple[str, ...]] = ("token_bucket", "leaky_bucket", "shedding_gate")
     max_steps: ClassVar[int] = 25
+    #: Time must pass and decisions be made often; cancellations are rarer.
+    weights: ClassVar[dict[str, int]] = {"advance": 3, "acquire": 3, "try_admit": 3}
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
@@ -86,17 +89,11 @@ class RateModel(Model):
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """A gate only decides; the buckets also queue waiters that can be cancelled."""
-        ops: dict[str, Callable[[], Awaitable[None]]] = {
-            "advance": self.advance,
-            "advance2": self.advance,
-            "metrics": self.observe,
-        }
+        ops: dict[str, Callable[[], Awaitable[None]]] = {"advance": self.advance}
         if self.gate:
             ops["try_admit"] = self.try_admit
-            ops["try_admit2"] = self.try_admit
         else:
-            ops.update(acquire=self.acquire, acquire2=self.acquire, cancel=self.cancel)
-            ops["try_acquire"] = self.try_acquire
+            ops.update(acquire=self.acquire, cancel=self.cancel, try_acquire=self.try_acquire)
         return ops
 
     # -- helpers ---------------------------------------------------------------------------
@@ -170,18 +167,17 @@ class RateModel(Model):
         self.session.record(kind, f"p{probe}", weight=weight, via=via)
 
     async def observe(self) -> None:
-        """Record the limiter's counters (operations start at a settled instant)."""
+        """Record the limiter's counters at a settled instant (all admissions recorded)."""
+        if self.limiter is None:
+            return
         counters = self.session.call_sync(
             "counters()", self.implementation.read_counters, self.limiter
         )
         if counters is not None:
-            self.session.step("read counters")
             self.session.record("metrics", None, counters=dict(counters))
 
     async def teardown(self) -> None:
-        """Cancel the waiters, let them record it, and read the counters a last time."""
+        """Cancel the waiters (the final settle lets them record it and reads the counters)."""
         for waiter, scope in sorted(self.scopes.items()):
             self.session.record("cancel", waiter)
             scope.cancel()
-        await self.session.settle()
-        await self.observe()

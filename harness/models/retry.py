@@ -49,7 +49,7 @@ class ScriptedError(Exception):
 
 
 def _retryable(exc: Exception) -> bool:
-    """The predicate handed to the retrier: only scripted retryable errors are retried."""
+    """Tell the retrier which errors to retry: only scripted retryable ones."""
     return isinstance(exc, ScriptedError) and exc.retryable
 
 
@@ -64,7 +64,7 @@ class RetryModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.RETRY
     factories: ClassVar[tuple[str, ...]] = ("retrier",)
-    max_steps: ClassVar[int] = 6
+    max_steps: ClassVar[int] = 8
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class RetryModel(Model):
 
     @classmethod
     def make_checkers(cls, params: dict[str, Any]) -> list[Checker]:
-        """The retry rules, and the retries counter."""
+        """Check the retry rules and the retries counter."""
         return [RetryChecker(params), RetryMetricsChecker(params)]
 
     def __init__(self, session: Any) -> None:
@@ -94,24 +94,20 @@ class RetryModel(Model):
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the retrier through the implementation's factory."""
         self.max_attempts = params["max_attempts"]
-        kwargs = {
-            k: params[k] for k in ("max_attempts", "base", "factor", "cap", "jitter", "seed")
-        }
+        kwargs = {k: params[k] for k in ("max_attempts", "base", "factor", "cap", "jitter", "seed")}
         factory = self.implementation.factories["retrier"]
-        self.retrier = self.session.call_sync(
-            "retrier()", factory, retryable=_retryable, **kwargs
-        )
+        self.retrier = self.session.call_sync("retrier()", factory, retryable=_retryable, **kwargs)
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Calls (plain and cancelled) and the passing of time."""
+        """List the operations: calls (plain and cancelled) and the passing of time."""
         return {"call": self.call, "call_cancelled": self.call_cancelled, "advance": self.advance}
 
     async def call(self) -> None:
-        """A call that runs to its end."""
+        """Make a call that runs to its end."""
         await self._call(cancel=False)
 
     async def call_cancelled(self) -> None:
-        """A call whose caller cancels it at a drawn instant."""
+        """Make a call whose caller cancels it at a drawn instant."""
         await self._call(cancel=True)
 
     async def _call(self, *, cancel: bool) -> None:
@@ -194,7 +190,11 @@ class RetryModel(Model):
             session.record("call_end", number, outcome="cancelled", value=None, error=None)
         elif outcome[0] == "ok":
             value = outcome[1]
-            shown = value if isinstance(value, str | int | float | bool) or value is None else repr(value)
+            shown = (
+                value
+                if isinstance(value, str | int | float | bool) or value is None
+                else repr(value)
+            )
             session.record("call_end", number, outcome="ok", value=shown, error=None)
         else:
             session.record("call_end", number, outcome="error", value=None, error=outcome[1])

@@ -81,7 +81,11 @@ class _PlainPool(WorkerPool[Any, Any]):
                 job = await self._next_job()
                 if job is None:
                     return
-                result = await self._run(*job)
+                try:
+                    result = await self._run(*job)
+                except BaseException:
+                    self._record_cancelled(job[0])  # cancelled mid-job: it did not finish
+                    raise
                 if result is None:
                     continue
                 try:
@@ -207,6 +211,7 @@ class KeepsStartingAfterCancel(_PlainPool):
                 try:
                     result = await self._run_job(*job)
                 except trio.Cancelled as cancelled:
+                    self._record_cancelled(job[0])
                     # "The job was cancelled, take the next one" without a checkpoint, so
                     # the cancellation never reaches the worker itself.
                     try:

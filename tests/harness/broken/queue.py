@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from reference.plugin import implementation as reference_implementation
-from reference.queues import BoundedQueue, DropPolicy, DroppingQueue
+from reference.queues import BoundedQueue, DroppingQueue, DropPolicy
 
 
 def _with(**factories: Callable[..., Any]) -> Any:
@@ -122,7 +122,9 @@ def put_after_close() -> Any:
 def evicts_newest() -> Any:
     """Violates QUEUE-DROP-POLICY."""
     return _with(
-        dropping_queue=lambda *, capacity, policy: EvictsNewest(capacity, DropPolicy[policy.upper()])
+        dropping_queue=lambda *, capacity, policy: EvictsNewest(
+            capacity, DropPolicy[policy.upper()]
+        )
     )
 
 

@@ -124,7 +124,7 @@ class IgnoresCap(_LoopRetrier):
 
 
 class EqualJitterFromZero(_LoopRetrier):
-    """"Equal" jitter drawn from ``[0, d]``: full jitter under the wrong name, below its floor."""
+    """ "Equal" jitter drawn from ``[0, d]``: full jitter under the wrong name, below its floor."""
 
     def delay(self, n: int) -> float:
         low, high = self.backoff.bounds(n)
@@ -137,7 +137,7 @@ class CancelContinues(_LoopRetrier):
     """Treats a cancelled backoff sleep as "sleep over": goes straight to the next attempt."""
 
     async def backoff_sleep(self, n: int) -> None:
-        try:
+        try:  # noqa: SIM105 - the bug, spelled the way it is usually written
             await trio.sleep(self.delay(n))
         except trio.Cancelled:
             pass

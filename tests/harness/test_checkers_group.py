@@ -1,0 +1,127 @@
+"""Hand-written traces for the group checker: violations flagged, valid traces passed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checkers.group import GroupChecker
+from harness.checking import TraceChecker
+from harness.events import Event
+
+PARAMS = {"pattern": "group", "factory": "first_error_group"}
+
+
+def ev(t: float, kind: str, ident: Any = None, **data: Any) -> Event:
+    return Event(t, kind, ident, data)
+
+
+def run(events: list[Event]) -> tuple[set[str], TraceChecker]:
+    checker = TraceChecker([GroupChecker(PARAMS)])
+    checker.feed_all(events)
+    return {v.rule_id for v in checker.violations()}, checker
+
+
+def begin(n: int) -> list[Event]:
+    return [ev(0.0, "group_begin", 0, tasks=n)] + [
+        ev(0.0, "task_begin", i, group=0) for i in range(n)
+    ]
+
+
+def end(t: float, i: int, outcome: str, error: str | None = None) -> Event:
+    return ev(t, "task_end", i, group=0, outcome=outcome, error=error)
+
+
+def first_error() -> list[Event]:
+    """Task 1 fails at 1.0; task 0 is cancelled then; task 2 raises from its cleanup then."""
+    return [
+        *begin(3),
+        end(1.0, 1, "raise", "e1"),
+        end(1.0, 0, "cancelled"),
+        end(1.0, 2, "raise", "e2"),
+        ev(1.0, "group_end", 0, outcome="error", error="e1"),
+        ev(1.0, "idle"),
+        ev(2.0, "end"),
+    ]
+
+
+def test_first_error_trace_passes_and_exercises_the_rule() -> None:
+    found, checker = run(first_error())
+    assert found == set()
+    assert checker.exercised() == {"GROUP-FIRST-ERROR"}
+
+
+def test_clean_group_passes() -> None:
+    events = [
+        *begin(2),
+        end(0.5, 0, "ok"),
+        end(2.0, 1, "ok"),
+        ev(2.0, "group_end", 0, outcome="ok", error=None),
+        ev(2.0, "end"),
+    ]
+    assert run(events)[0] == set()
+
+
+def test_later_error_raised_is_flagged() -> None:
+    events = first_error()
+    events[-3] = ev(1.0, "group_end", 0, outcome="error", error="e2")
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_exception_group_is_flagged() -> None:
+    events = first_error()
+    events[-3] = ev(1.0, "group_end", 0, outcome="exception_group", error="EG(...)")
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_sibling_running_past_the_first_error_is_flagged() -> None:
+    events = [
+        *begin(2),
+        end(1.0, 1, "raise", "e1"),
+        end(2.0, 0, "ok"),
+        ev(2.0, "group_end", 0, outcome="error", error="e1"),
+    ]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_late_cancellation_is_flagged() -> None:
+    events = [
+        *begin(2),
+        end(1.0, 1, "raise", "e1"),
+        end(1.001, 0, "cancelled"),
+        ev(1.001, "group_end", 0, outcome="error", error="e1"),
+    ]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_sibling_still_running_at_idle_is_flagged() -> None:
+    events = [*begin(2), end(1.0, 1, "raise", "e1"), ev(1.5, "idle")]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_success_before_every_task_is_flagged() -> None:
+    events = [
+        *begin(2),
+        end(0.5, 0, "ok"),
+        end(0.5, 1, "cancelled"),
+        ev(0.5, "group_end", 0, outcome="ok", error=None),
+    ]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_task_outliving_the_block_is_flagged() -> None:
+    events = [
+        *begin(2),
+        end(0.5, 0, "ok"),
+        ev(0.5, "group_end", 0, outcome="ok", error=None),
+        end(1.0, 1, "ok"),
+    ]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_error_without_a_failing_task_is_flagged() -> None:
+    events = [
+        *begin(1),
+        end(0.5, 0, "ok"),
+        ev(0.5, "group_end", 0, outcome="error", error="foreign"),
+    ]
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}

@@ -1,0 +1,58 @@
+"""The idempotency model passes the reference and catches each broken sink with its rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import Phase, settings
+
+from harness.models.idempotency import IdempotencyModel
+from harness.plugin import load_implementation
+from harness.rules import Pattern, rules_for
+from harness.search import PROFILES, search_model
+
+# This pattern has no shared counter to check, so METRICS-CONSISTENT is left out.
+RULES = {r.id for r in rules_for(Pattern.IDEMPOTENCY)} - {"METRICS-CONSISTENT"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_explain_phase() -> Iterator[None]:
+    # Hypothesis's explain phase traces every line of a failing example's replays and makes a
+    # mutant's search ~20x slower; the verdicts do not depend on it.
+    previous = settings.get_current_profile_name()
+    settings.register_profile(
+        "poolcheck-no-explain",
+        parent=settings.get_profile(previous),
+        phases=[phase for phase in Phase if phase is not Phase.explain],
+    )
+    settings.load_profile("poolcheck-no-explain")
+    yield
+    settings.load_profile(previous)
+
+
+def test_reference_passes_every_idempotency_rule() -> None:
+    outcome = search_model(
+        IdempotencyModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+    )
+    assert outcome.error is None
+    assert outcome.failures == {}, {k: v.render() for k, v in outcome.failures.items()}
+    assert outcome.exercised >= RULES
+
+
+@pytest.mark.parametrize(
+    ("mutant", "rule_id"),
+    [
+        ("keyed_on_value", "IDEMPOTENT-EFFECT"),
+        ("marks_before_effect", "IDEMPOTENT-EFFECT"),
+        ("no_in_flight_guard", "IDEMPOTENT-EFFECT"),
+    ],
+)
+def test_broken_idempotency_is_caught(mutant: str, rule_id: str) -> None:
+    implementation = load_implementation(f"tests.harness.broken.idempotency:{mutant}")
+    outcome = search_model(IdempotencyModel, implementation, PROFILES["ci"])
+    assert outcome.error is None
+    assert rule_id in outcome.failures, f"found only {sorted(outcome.failures)}"
+    counterexample = outcome.failures[rule_id]
+    assert counterexample.steps, "a counterexample lists its steps"
+    assert counterexample.blob, "a counterexample carries its replay blob"
