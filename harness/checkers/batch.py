@@ -158,7 +158,8 @@ class BatchChecker(Checker):
                 self.exercise(METRICS)
                 if int(counters[name]) != seen:
                     self.violate(
-                        METRICS, f"counter {name} says {counters[name]}, the trace shows {seen}",
+                        METRICS,
+                        f"counter {name} says {counters[name]}, the trace shows {seen}",
                         event,
                     )
 

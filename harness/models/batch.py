@@ -139,7 +139,9 @@ class BatchModel(Model):
             self.reader_done.set()
 
     def _observe(self) -> None:
-        counters = self.implementation.read_counters(self.batcher)
+        counters = self.session.call_sync(
+            "counters()", self.implementation.read_counters, self.batcher
+        )
         if counters is not None:
             self.session.record("metrics", None, counters=dict(counters))
 

@@ -93,7 +93,9 @@ class OrderingModel(Model):
                 try:
                     seq, item = got
                 except (TypeError, ValueError):
-                    self.session.record("crash", "get()", error=f"returned {got!r}, not (seq, item)")
+                    self.session.record(
+                        "crash", "get()", error=f"returned {got!r}, not (seq, item)"
+                    )
                     return
                 self.received += 1
                 self.session.record("emit", seq, item=item)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from hypothesis import Phase, settings
 
 from harness.models.retry import RetryModel
 from harness.plugin import load_implementation
@@ -13,21 +10,6 @@ from harness.rules import Pattern, rules_for
 from harness.search import PROFILES, search_model
 
 RULES = {r.id for r in rules_for(Pattern.RETRY)}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_explain_phase() -> Iterator[None]:
-    # Hypothesis's explain phase traces every line of a failing example's replays and makes a
-    # mutant's search ~20x slower; the verdicts do not depend on it.
-    previous = settings.get_current_profile_name()
-    settings.register_profile(
-        "poolcheck-no-explain",
-        parent=settings.get_profile(previous),
-        phases=[phase for phase in Phase if phase is not Phase.explain],
-    )
-    settings.load_profile("poolcheck-no-explain")
-    yield
-    settings.load_profile(previous)
 
 
 def test_reference_passes_every_retry_rule() -> None:
