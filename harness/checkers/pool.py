@@ -427,6 +427,10 @@ class PoolChecker(Checker):
             elif not self.results_ended:
                 self._once(CLOSED_ONCE, "end", "the results did not end after cancel()", event)
             return
+        # The reader always reads: a finished job's result has arrived by a settled instant.
+        for ident in self.occupied - self.running:
+            self._once(EXACTLY_ONCE, ident, f"job {ident!r} finished "
+                       f"({self.jobs[ident].ended}) but its result never arrived", event)
         draining = self.closed or self.left_at is not None
         if self.waiting and len(self.occupied) < self.workers:
             ident = min(self.waiting, key=repr)
@@ -460,8 +464,9 @@ class PoolMetricsChecker(Checker):
 
     ``jobs_submitted`` counts accepted jobs, ``jobs_completed``/``jobs_failed`` the handlers
     that returned/raised, ``jobs_timed_out``/``jobs_cancelled`` the outcomes with that status.
-    The last two are compared before any cancel (nothing is in ``undelivered`` yet) and after
-    the block exited (``undelivered`` is complete), not in between.
+    ``jobs_timed_out`` is compared before any cancel (every outcome so far is in ``results``)
+    and after the block exited (``undelivered`` is complete); ``jobs_cancelled`` only after
+    the block exited, since cancelled jobs are reported only in ``undelivered``.
     """
 
     rules = (METRICS,)
@@ -536,6 +541,7 @@ class PoolMetricsChecker(Checker):
         }
         if self.exited or not self.cancelled:
             expected["jobs_timed_out"] = self.statuses.get("timeout", 0)
+        if self.exited:
             expected["jobs_cancelled"] = self.statuses.get("cancelled", 0)
         wrong = [
             f"{name}={event.get(name) or 0} (trace shows {want})"

@@ -237,7 +237,9 @@ class RateChecker(Checker):
     def _fresh(self, t: float) -> _Ideal:
         if self.factory == "leaky_bucket":
             return _IdealLeaky(param(self.params, "interval", float))
-        return _IdealTokens(param(self.params, "rate", float), param(self.params, "burst", float), t)
+        return _IdealTokens(
+            param(self.params, "rate", float), param(self.params, "burst", float), t
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def _set_head_since(self, t: float, old_head: Any) -> None:

@@ -120,7 +120,7 @@ def test_more_than_burst_at_once_breaks_the_bound() -> None:
 
 def test_refill_above_burst_breaks_the_bound() -> None:
     # After 10 s idle the bucket holds at most burst=2, never 10.
-    trace = token(1.0, 2) + [ev(10.0, "idle")]
+    trace = [*token(1.0, 2), ev(10.0, "idle")]
     trace += [ev(10.0, "admit", f"p{k}", weight=1, via="try_acquire") for k in range(3)]
     only(trace, "RATE-BOUND")
 
@@ -172,12 +172,12 @@ def test_try_acquire_barging_past_a_waiter_is_flagged() -> None:
 
 
 def test_try_acquire_refused_with_tokens_is_overthrottled() -> None:
-    trace = token(1.0, 1) + [ev(0.0, "refuse", "p0", weight=1, via="try_acquire")]
+    trace = [*token(1.0, 1), ev(0.0, "refuse", "p0", weight=1, via="try_acquire")]
     only(trace, "RATE-NO-OVERTHROTTLE")
 
 
 def test_gate_rejecting_with_exactly_enough_tokens_sheds_wrongly() -> None:
-    trace = token(1.0, 1, factory="shedding_gate") + [ev(0.0, "refuse", "p0", via="try_admit")]
+    trace = [*token(1.0, 1, factory="shedding_gate"), ev(0.0, "refuse", "p0", via="try_admit")]
     only(trace, "RATE-SHED-ONLY-WHEN-EMPTY")
 
 

@@ -75,6 +75,16 @@ class _PlainPool(WorkerPool[Any, Any]):
     async def _run(self, job_id: Hashable, payload: Any) -> Result[Any] | None:
         return await self._run_job(job_id, payload)
 
+    def _drain_cancelled(self) -> None:
+        # Close the jobs and account every queued job as cancelled (as the reference does).
+        self._jobs.close()
+        while True:
+            try:
+                job_id, _ = self._jobs.get_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            self._record_cancelled(job_id)
+
     async def _worker(self, results: trio.MemorySendChannel[Result[Any]]) -> None:
         with results:
             while True:
@@ -109,13 +119,7 @@ class ResultsNeverClosed(_PlainPool):
                     for _ in range(self._workers):
                         workers.start_soon(self._worker, send.clone())
         finally:
-            self._jobs.close()
-            while True:
-                try:
-                    job_id, _ = self._jobs.get_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                self._record_cancelled(job_id)
+            self._drain_cancelled()
             # send.close() forgotten: the guide's "forgetting to close results" (§7.2).
 
 
@@ -130,7 +134,7 @@ class FirstWorkerClosesResults(_PlainPool):
                     for _ in range(self._workers):
                         workers.start_soon(self._worker, send)  # no clone()
         finally:
-            self._jobs.close()
+            self._drain_cancelled()
             send.close()
 
 
@@ -252,13 +256,7 @@ class CancelWaitsForRunningJobs(_PlainPool):
     """``cancel()`` refuses and discards queued jobs but lets running jobs finish on their own."""
 
     def cancel(self) -> None:
-        self._jobs.close()
-        while True:
-            try:
-                job_id, _ = self._jobs.get_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            self._record_cancelled(job_id)
+        self._drain_cancelled()
 
 
 def cancel_waits_for_running_jobs() -> Any:
@@ -281,13 +279,7 @@ class CloseDiscardsQueue(_PlainPool):
     """``close()`` "drains the channel" by throwing the queued jobs away (as cancelled)."""
 
     def close(self) -> None:
-        super().close()
-        while True:
-            try:
-                job_id, _ = self._jobs.get_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            self._record_cancelled(job_id)
+        self._drain_cancelled()
 
 
 def close_discards_queue() -> Any:

@@ -16,7 +16,6 @@ from reference.instrumentation import ADMISSIONS, Metrics
 from reference.plugin import implementation as reference_implementation
 from reference.ratelimit import LeakyBucket, SheddingGate, TokenBucket, _Waiter
 
-
 _RATE_FACTORIES = ("token_bucket", "leaky_bucket", "shedding_gate")
 
 
