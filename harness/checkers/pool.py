@@ -237,13 +237,16 @@ class PoolChecker(Checker):
                 )
             elif outcome == "cancelled" and event.t > due + EPSILON and exceeds is not None:
                 self.violate(
-                    TIMEOUT, f"job {ident!r} was stopped at t={event.t:g}, after its timeout "
-                    f"at t={due:g}", event,
+                    TIMEOUT,
+                    f"job {ident!r} was stopped at t={event.t:g}, after its timeout at t={due:g}",
+                    event,
                 )
             elif outcome == "cancelled" and not self.cancelled and event.t < due - EPSILON:
                 self.violate(
-                    TIMEOUT, f"job {ident!r} was stopped at t={event.t:g}, before its timeout "
-                    f"at t={due:g}, and the pool was not cancelled", event,
+                    TIMEOUT,
+                    f"job {ident!r} was stopped at t={event.t:g}, before its timeout "
+                    f"at t={due:g}, and the pool was not cancelled",
+                    event,
                 )
         self._maybe_done(ident, job)
 
@@ -277,34 +280,55 @@ class PoolChecker(Checker):
         elif status == "cancelled":
             if not self.cancelled:
                 rule = DRAIN if self.closed or self.left_at is not None else EXACTLY_ONCE
-                self.violate(rule, f"job {ident!r} reported cancelled, but cancel() was "
-                             "never called", event)
+                self.violate(
+                    rule, f"job {ident!r} reported cancelled, but cancel() was never called", event
+                )
             elif job.ended not in (None, "cancelled"):
-                self.violate(EXACTLY_ONCE, f"job {ident!r} finished {job.ended} but is "
-                             f"reported cancelled in {where}", event)
+                self.violate(
+                    EXACTLY_ONCE,
+                    f"job {ident!r} finished {job.ended} but is reported cancelled in {where}",
+                    event,
+                )
         elif status == "timeout":
             if self.timeout is None:
-                self.violate(EXACTLY_ONCE, f"job {ident!r} reported timed out, but the pool "
-                             "has no job_timeout", event)
+                self.violate(
+                    EXACTLY_ONCE,
+                    f"job {ident!r} reported timed out, but the pool has no job_timeout",
+                    event,
+                )
                 return
             self.exercise(TIMEOUT)
             exceeds = self._exceeds(job)
             if job.started_at is None:
                 self.violate(TIMEOUT, f"job {ident!r} reported timed out but never ran", event)
             elif exceeds is False:
-                self.violate(TIMEOUT, f"job {ident!r} ({job.duration}s) reported timed out "
-                             f"within its {self.timeout}s timeout", event)
+                self.violate(
+                    TIMEOUT,
+                    f"job {ident!r} ({job.duration}s) reported timed out "
+                    f"within its {self.timeout}s timeout",
+                    event,
+                )
             elif exceeds and job.ended != "cancelled":
                 state = "still runs" if job.ended is None else f"ended {job.ended}"
-                self.violate(TIMEOUT, f"job {ident!r} reported timed out but its handler "
-                             f"{state} (not cancelled at the timeout)", event)
+                self.violate(
+                    TIMEOUT,
+                    f"job {ident!r} reported timed out but its handler "
+                    f"{state} (not cancelled at the timeout)",
+                    event,
+                )
         elif job.ended != status:
             state = (
-                "never started" if job.started_at is None
-                else "still runs" if job.ended is None else f"ended {job.ended}"
+                "never started"
+                if job.started_at is None
+                else "still runs"
+                if job.ended is None
+                else f"ended {job.ended}"
             )
-            self.violate(EXACTLY_ONCE, f"job {ident!r} reported {status} in {where}, but its "
-                         f"handler {state}", event)
+            self.violate(
+                EXACTLY_ONCE,
+                f"job {ident!r} reported {status} in {where}, but its handler {state}",
+                event,
+            )
 
     def on_result(self, event: Event) -> None:
         """One outcome through ``results``: never after the end."""
@@ -312,8 +336,7 @@ class PoolChecker(Checker):
             return
         self.exercise(CLOSED_ONCE)
         if self.results_ended:
-            self.violate(CLOSED_ONCE, f"result for job {event.id!r} after the results ended",
-                         event)
+            self.violate(CLOSED_ONCE, f"result for job {event.id!r} after the results ended", event)
         self._outcome(event, delivered=True)
 
     def on_undelivered(self, event: Event) -> None:
@@ -322,8 +345,11 @@ class PoolChecker(Checker):
             return
         if not self.cancelled:
             self.exercise(DRAIN)
-            self.violate(DRAIN, f"job {event.id!r} is undelivered "
-                         f"({event.get('status')}) after a graceful drain", event)
+            self.violate(
+                DRAIN,
+                f"job {event.id!r} is undelivered ({event.get('status')}) after a graceful drain",
+                event,
+            )
         self._outcome(event, delivered=False)
 
     def on_results_end(self, event: Event) -> None:
@@ -336,14 +362,19 @@ class PoolChecker(Checker):
             return
         self.results_ended = True
         if not (self.closed or self.cancelled or self.left_at is not None):
-            self.violate(CLOSED_ONCE, "the results ended while the pool still accepts jobs",
-                         event)
+            self.violate(CLOSED_ONCE, "the results ended while the pool still accepts jobs", event)
         elif self.running:
-            self.violate(CLOSED_ONCE, f"the results ended while job(s) "
-                         f"{sorted(map(repr, self.running))} still run", event)
+            self.violate(
+                CLOSED_ONCE,
+                f"the results ended while job(s) {sorted(map(repr, self.running))} still run",
+                event,
+            )
         elif not self.cancelled and self.occupied:
-            self.violate(CLOSED_ONCE, f"the results ended before the result of job(s) "
-                         f"{sorted(map(repr, self.occupied))}", event)
+            self.violate(
+                CLOSED_ONCE,
+                f"the results ended before the result of job(s) {sorted(map(repr, self.occupied))}",
+                event,
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
     def on_entered(self, event: Event) -> None:
@@ -373,26 +404,39 @@ class PoolChecker(Checker):
         self.exited = True
         self.exercise(NO_LEAK)
         if self.running:
-            self.violate(NO_LEAK, f"the pool's block exited while job(s) "
-                         f"{sorted(map(repr, self.running))} still run", event)
+            self.violate(
+                NO_LEAK,
+                f"the pool's block exited while job(s) {sorted(map(repr, self.running))} still run",
+                event,
+            )
         if self.cancelled_at is not None:
             self.exercise(CANCEL_PROMPT)
             since = max(self.cancelled_at, self.left_at if self.left_at is not None else 0.0)
             if event.t > since + EPSILON:
-                self.violate(CANCEL_PROMPT, f"the block exited {event.t - since:g}s after "
-                             "cancel(): it waited for jobs to finish", event)
+                self.violate(
+                    CANCEL_PROMPT,
+                    f"the block exited {event.t - since:g}s after "
+                    "cancel(): it waited for jobs to finish",
+                    event,
+                )
         elif self.waiting:
             self.exercise(DRAIN)
-            self.violate(DRAIN, f"the block exited without running queued job(s) "
-                         f"{sorted(map(repr, self.waiting))}", event)
+            self.violate(
+                DRAIN,
+                f"the block exited without running queued job(s) {sorted(map(repr, self.waiting))}",
+                event,
+            )
 
     def on_leak(self, event: Event) -> None:
         """Tasks of the pool outlived the run."""
         if self.stopped:
             return
         self.exercise(NO_LEAK)
-        self.violate(NO_LEAK, f"{event.get('count')} task(s) still alive after the run: "
-                     f"{event.get('tasks')}", event)
+        self.violate(
+            NO_LEAK,
+            f"{event.get('count')} task(s) still alive after the run: {event.get('tasks')}",
+            event,
+        )
 
     def on_hang(self, event: Event) -> None:
         """The run is already a failure (NO-HANG): stop judging what follows."""
@@ -414,23 +458,35 @@ class PoolChecker(Checker):
                 job = self.jobs[ident]
                 assert job.started_at is not None
                 if self._exceeds(job) and event.t > job.started_at + self.timeout + EPSILON:
-                    self._once(TIMEOUT, ident, f"job {ident!r} ({job.duration}s) still runs "
-                               f"past its {self.timeout}s timeout", event)
+                    self._once(
+                        TIMEOUT,
+                        ident,
+                        f"job {ident!r} ({job.duration}s) still runs "
+                        f"past its {self.timeout}s timeout",
+                        event,
+                    )
         if self.cancelled:
             self.exercise(CANCEL_PROMPT)
             if self.running:
-                self._once(CANCEL_PROMPT, "running", f"job(s) {sorted(map(repr, self.running))}"
-                           " still run after cancel()", event)
+                self._once(
+                    CANCEL_PROMPT,
+                    "running",
+                    f"job(s) {sorted(map(repr, self.running))} still run after cancel()",
+                    event,
+                )
             elif self.left_at is not None:
-                self._once(CANCEL_PROMPT, "exit", "the block did not exit after cancel()",
-                           event)
+                self._once(CANCEL_PROMPT, "exit", "the block did not exit after cancel()", event)
             elif not self.results_ended:
                 self._once(CLOSED_ONCE, "end", "the results did not end after cancel()", event)
             return
         # The reader always reads: a finished job's result has arrived by a settled instant.
         for ident in self.occupied - self.running:
-            self._once(EXACTLY_ONCE, ident, f"job {ident!r} finished "
-                       f"({self.jobs[ident].ended}) but its result never arrived", event)
+            self._once(
+                EXACTLY_ONCE,
+                ident,
+                f"job {ident!r} finished ({self.jobs[ident].ended}) but its result never arrived",
+                event,
+            )
         draining = self.closed or self.left_at is not None
         if self.waiting and len(self.occupied) < self.workers:
             ident = min(self.waiting, key=repr)
@@ -443,8 +499,12 @@ class PoolChecker(Checker):
             self.exercise(DRAIN)
             if not self.waiting and not self.running and not self.results_ended:
                 self.exercise(CLOSED_ONCE)
-                self._once(CLOSED_ONCE, "end", "the pool was closed and has nothing left to "
-                           "run, but the results did not end", event)
+                self._once(
+                    CLOSED_ONCE,
+                    "end",
+                    "the pool was closed and has nothing left to run, but the results did not end",
+                    event,
+                )
 
     def _final(self, event: Event) -> None:
         if self.final_checked:
@@ -453,8 +513,11 @@ class PoolChecker(Checker):
         self.exercise(EXACTLY_ONCE)
         if self.unresolved:
             missing = sorted(map(repr, self.unresolved))
-            self.violate(EXACTLY_ONCE, f"accepted job(s) {missing} have no outcome, neither in "
-                         "results nor in undelivered", event)
+            self.violate(
+                EXACTLY_ONCE,
+                f"accepted job(s) {missing} have no outcome, neither in results nor in undelivered",
+                event,
+            )
         if not self.results_ended:
             self.violate(CLOSED_ONCE, "the pool exited but its results never ended", event)
 
@@ -549,5 +612,6 @@ class PoolMetricsChecker(Checker):
             if (event.get(name) or 0) != want
         ]
         if wrong:
-            self.violate(METRICS, "pool counters disagree with the trace: " + ", ".join(wrong),
-                         event)
+            self.violate(
+                METRICS, "pool counters disagree with the trace: " + ", ".join(wrong), event
+            )

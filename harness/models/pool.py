@@ -53,7 +53,11 @@ class PoolModel(Model):
     factories: ClassVar[tuple[str, ...]] = ("worker_pool",)
     max_steps: ClassVar[int] = 20
     weights: ClassVar[dict[str, int]] = {
-        "submit": 4, "submit_nowait": 3, "advance": 3, "close": 1, "cancel": 1,
+        "submit": 4,
+        "submit_nowait": 3,
+        "advance": 3,
+        "close": 1,
+        "cancel": 1,
     }
 
     def __init__(self, session: Session) -> None:

@@ -18,8 +18,9 @@ from reference.plugin import implementation as reference_implementation
 from reference.pool import Result, WorkerPool
 
 
-def _with_pool(cls: type[WorkerPool[Any, Any]], *, extra_workers: int = 0,
-               honour_timeout: bool = True) -> Any:
+def _with_pool(
+    cls: type[WorkerPool[Any, Any]], *, extra_workers: int = 0, honour_timeout: bool = True
+) -> Any:
     def make(
         *,
         handler: Callable[[Any], Awaitable[Any]],

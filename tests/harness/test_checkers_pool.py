@@ -1,0 +1,317 @@
+"""Hand-written pool traces: each rule's checker flags its violation and passes valid runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.checkers.pool import PoolChecker, PoolMetricsChecker
+from harness.checking import TraceChecker
+from harness.events import Event
+
+PARAMS: dict[str, Any] = {
+    "pattern": "pool",
+    "factory": "worker_pool",
+    "workers": 2,
+    "jobs_buffer": 1,
+    "results_buffer": 0,
+    "job_timeout": 1.5,
+}
+
+
+def ev(t: float, kind: str, ident: Any = None, **data: Any) -> Event:
+    return Event(t, kind, ident, data)
+
+
+def run(events: list[Event], **params: Any) -> tuple[set[str], set[str]]:
+    merged = {**PARAMS, **params}
+    checker = TraceChecker([PoolChecker(merged), PoolMetricsChecker(merged)])
+    checker.feed_all([ev(0, "params", None, **merged), *events])
+    return {v.rule_id for v in checker.violations()}, checker.exercised()
+
+
+def submit(t: float, ident: int, duration: float = 1.0, raises: bool = False) -> list[Event]:
+    return [
+        ev(t, "submit", ident, duration=duration, raises=raises, blocking=True),
+        ev(t, "accepted", ident),
+    ]
+
+
+def job(start: float, ident: int, duration: float, outcome: str = "ok") -> list[Event]:
+    return [
+        ev(start, "job_start", ident, duration=duration, raises=outcome == "error"),
+        ev(start + duration, "job_end", ident, outcome=outcome),
+    ]
+
+
+# -- valid traces ---------------------------------------------------------------------------
+
+DRAIN_RUN = [
+    ev(0, "entered"),
+    ev(0, "idle"),
+    *submit(0, 1, 1.0),
+    ev(0, "job_start", 1, duration=1.0, raises=False),
+    # job 2 starts before its submitter records the acceptance: a legitimate race
+    ev(0, "submit", 2, duration=0.5, raises=True, blocking=True),
+    ev(0, "job_start", 2, duration=0.5, raises=True),
+    ev(0, "accepted", 2),
+    *submit(0, 3, 2.0),  # waits: both workers busy
+    ev(0, "metrics", None, jobs_submitted=3),
+    ev(0, "idle"),
+    ev(0.5, "job_end", 2, outcome="error"),
+    ev(0.5, "result", 2, status="error"),
+    ev(0.5, "job_start", 3, duration=2.0, raises=False),
+    ev(0.5, "idle"),
+    ev(1.0, "job_end", 1, outcome="ok"),
+    ev(1.0, "result", 1, status="ok"),
+    ev(1.0, "close"),
+    ev(1.0, "idle"),
+    ev(1.0, "leave", None, mode="drain"),
+    # job 3 outlives the 1.5 s timeout: stopped exactly at 0.5 + 1.5
+    ev(2.0, "job_end", 3, outcome="cancelled"),
+    ev(2.0, "result", 3, status="timeout"),
+    ev(2.0, "exit"),
+    ev(2.0, "results_end", None, how="EndOfChannel"),
+    ev(2.0, "metrics", None, jobs_submitted=3, jobs_completed=1, jobs_failed=1, jobs_timed_out=1),
+    ev(2.0, "idle"),
+    ev(2.0, "end"),
+]
+
+CANCEL_RUN = [
+    ev(0, "entered"),
+    *submit(0, 1, 2.0),
+    ev(0, "job_start", 1, duration=2.0, raises=False),
+    *submit(0, 2, 2.0),
+    ev(0, "job_start", 2, duration=2.0, raises=False),
+    *submit(0, 3, 1.0),  # queued
+    ev(0, "idle"),
+    ev(0.5, "cancel"),
+    ev(0.5, "job_end", 1, outcome="cancelled"),
+    ev(0.5, "job_end", 2, outcome="cancelled"),
+    ev(0.5, "results_end", None, how="EndOfChannel"),
+    ev(0.5, "metrics", None, jobs_submitted=3, jobs_cancelled=3),
+    ev(0.5, "idle"),
+    ev(0.5, "submit", 4, duration=0.0, raises=False, blocking=False),
+    ev(0.5, "submit_closed", 4),
+    ev(0.5, "idle"),
+    ev(0.5, "leave", None, mode="cancel"),
+    ev(0.5, "undelivered", 1, status="cancelled"),
+    ev(0.5, "undelivered", 2, status="cancelled"),
+    ev(0.5, "undelivered", 3, status="cancelled"),
+    ev(0.5, "exit"),
+    ev(0.5, "metrics", None, jobs_submitted=3, jobs_cancelled=3),
+    ev(0.5, "idle"),
+    ev(0.5, "end"),
+]
+
+
+@pytest.mark.parametrize("trace", [DRAIN_RUN, CANCEL_RUN], ids=["drain", "cancel"])
+def test_valid_runs_pass(trace: list[Event]) -> None:
+    violations, exercised = run(trace)
+    assert violations == set()
+    assert "POOL-EXACTLY-ONCE" in exercised
+    assert "METRICS-CONSISTENT" in exercised
+
+
+def test_full_buffer_refusal_and_no_timeout_pass() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        ev(0, "submit", 2, duration=0.0, raises=False, blocking=False),
+        ev(0, "submit_full", 2),
+        ev(0, "idle"),
+        ev(1.0, "job_end", 1, outcome="ok"),
+        ev(1.0, "result", 1, status="ok"),
+        ev(1.0, "close"),
+        ev(1.0, "results_end"),
+        ev(1.0, "idle"),
+        ev(1.0, "leave", None, mode="drain"),
+        ev(1.0, "exit"),
+        ev(1.0, "idle"),
+    ]
+    violations, _ = run(trace, workers=1, job_timeout=None)
+    assert violations == set()
+
+
+# -- one violating trace per rule -----------------------------------------------------------
+
+
+def test_exactly_once_flags_a_lost_job() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 0.5),
+        *job(0, 1, 0.5, "error"),
+        ev(0.5, "idle"),  # finished, no result
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-EXACTLY-ONCE"}
+
+
+def test_exactly_once_flags_a_job_run_twice() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 0.5),
+        *job(0, 1, 0.5),
+        ev(0.5, "result", 1, status="ok"),
+        ev(0.5, "job_start", 1, duration=0.5, raises=False),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-EXACTLY-ONCE"}
+
+
+def test_exactly_once_flags_a_missing_outcome_at_exit() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 0.5),
+        ev(0, "cancel"),
+        ev(0, "results_end"),
+        ev(0, "leave", None, mode="cancel"),
+        ev(0, "exit"),  # job 1 neither ran nor is undelivered
+        ev(0, "idle"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-EXACTLY-ONCE"}
+
+
+def test_results_closed_once_flags_an_end_while_a_job_runs() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        ev(0, "close"),
+        ev(0, "results_end", None, how="EndOfChannel"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-RESULTS-CLOSED-ONCE"}
+
+
+def test_results_closed_once_flags_results_that_never_end() -> None:
+    trace = [ev(0, "entered"), ev(0, "idle"), ev(0, "close"), ev(0, "idle")]
+    violations, _ = run(trace)
+    assert violations == {"POOL-RESULTS-CLOSED-ONCE"}
+
+
+def test_concurrency_flags_too_many_running() -> None:
+    trace = [ev(0, "entered")]
+    for ident in (1, 2, 3):
+        trace += [*submit(0, ident, 1.0), ev(0, "job_start", ident, duration=1.0, raises=False)]
+    violations, _ = run(trace)
+    assert violations == {"POOL-CONCURRENCY"}
+
+
+def test_concurrency_flags_an_idle_worker_while_jobs_wait() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        *submit(0, 2, 1.0),
+        ev(0, "idle"),  # two workers, job 2 waits
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-CONCURRENCY"}
+
+
+def test_no_leak_flags_a_start_after_cancel() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "cancel"),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-NO-LEAK"}
+
+
+def test_no_leak_flags_leaked_tasks() -> None:
+    trace = [ev(0, "entered"), ev(0, "leak", None, tasks=["worker"], count=1)]
+    violations, _ = run(trace)
+    assert violations == {"POOL-NO-LEAK"}
+
+
+def test_cancel_prompt_flags_a_job_still_running_after_cancel() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        ev(0, "cancel"),
+        ev(0, "idle"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-CANCEL-PROMPT"}
+
+
+def test_cancel_prompt_flags_a_late_exit() -> None:
+    trace = [
+        ev(0, "entered"),
+        ev(0, "cancel"),
+        ev(0, "results_end"),
+        ev(0, "leave", None, mode="cancel"),
+        ev(2.0, "exit"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-CANCEL-PROMPT"}
+
+
+def test_timeout_flags_a_job_past_its_timeout() -> None:
+    trace = [ev(0, "entered"), *submit(0, 1, 2.0), *job(0, 1, 2.0, "ok")]
+    violations, _ = run(trace)
+    assert violations == {"POOL-TIMEOUT"}
+
+
+def test_timeout_flags_a_false_timeout() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        ev(1.0, "job_end", 1, outcome="ok"),
+        ev(1.0, "result", 1, status="timeout"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-TIMEOUT"}
+
+
+def test_timeout_flags_a_running_job_at_idle() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 2.0),
+        ev(0, "job_start", 1, duration=2.0, raises=False),
+        ev(1.75, "idle"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-TIMEOUT"}
+
+
+def test_drain_flags_queued_jobs_discarded_on_close() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        *submit(0, 2, 1.0),
+        *submit(0, 3, 1.0),
+        ev(0, "job_start", 2, duration=1.0, raises=False),
+        ev(0, "idle"),
+        ev(0, "close"),
+        ev(1.0, "job_end", 1, outcome="ok"),
+        ev(1.0, "result", 1, status="ok"),
+        ev(1.0, "job_end", 2, outcome="ok"),
+        ev(1.0, "result", 2, status="ok"),
+        ev(1.0, "results_end"),
+        ev(1.0, "idle"),  # job 3 waits, no worker busy
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-DRAIN"}
+
+
+def test_metrics_flags_counter_drift() -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 0.5),
+        *job(0, 1, 0.5, "error"),
+        ev(0.5, "result", 1, status="error"),
+        ev(0.5, "metrics", None, jobs_submitted=1, jobs_completed=1, jobs_failed=1),
+        ev(0.5, "idle"),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"METRICS-CONSISTENT"}
