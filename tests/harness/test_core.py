@@ -14,6 +14,7 @@ from harness.cli import main
 from harness.events import Event, TraceFormatError, read_jsonl, write_jsonl
 from harness.plugin import ConfigError, load_implementation
 from harness.rules import RULES, Pattern, rules_for
+from reference.queues import UnboundedQueue
 
 
 def test_events_round_trip_through_json_lines() -> None:
@@ -219,3 +220,63 @@ class StubbornQueue:
 
 def stubborn() -> object:
     return {"name": "stubborn", "backend": "trio", "factories": {"unbounded_queue": StubbornQueue}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule_id", "params"),
+    [
+        ("hang", "NO-HANG", {"pattern": "queue"}),
+        ("crash", "NO-CRASH", {"pattern": "queue"}),
+        ("leak", "NO-LEAK", {"pattern": "queue"}),
+    ],
+)
+def test_guard_checker_flags_hand_written_traces(
+    kind: str, rule_id: str, params: dict[str, object]
+) -> None:
+    from harness.checkers.general import GuardChecker
+    from harness.checking import TraceChecker
+
+    checker = TraceChecker([GuardChecker(params)])
+    checker.feed_all([Event(0, "params", None, params), Event(1, kind, "x", {}), Event(1, "end")])
+    assert [v.rule_id for v in checker.violations()] == [rule_id]
+    clean = TraceChecker([GuardChecker(params)])
+    clean.feed_all([Event(0, "params", None, params), Event(1, "idle"), Event(1, "end")])
+    assert clean.violations() == []
+
+
+class CrashingQueue(StubbornQueue):
+    """get_nowait raises an unexpected error."""
+
+    def get_nowait(self) -> object:
+        raise RuntimeError("boom")
+
+
+class LeakyQueue(UnboundedQueue[object]):
+    """A correct queue that starts a system task outliving every run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        async def forever() -> None:
+            await trio.sleep_forever()
+
+        trio.lowlevel.spawn_system_task(forever)
+
+
+def crashing() -> object:
+    return {"name": "crashing", "backend": "trio", "factories": {"unbounded_queue": CrashingQueue}}
+
+
+def leaky() -> object:
+    return {"name": "leaky", "backend": "trio", "factories": {"unbounded_queue": LeakyQueue}}
+
+
+@pytest.mark.parametrize(("spec", "rule_id"), [("crashing", "NO-CRASH"), ("leaky", "NO-LEAK")])
+def test_guard_rules_catch_broken_implementations(spec: str, rule_id: str) -> None:
+    from harness.models.queue import QueueModel
+    from harness.search import PROFILES, search_model
+
+    implementation = load_implementation(f"tests.harness.test_core:{spec}")
+    outcome = search_model(QueueModel, implementation, PROFILES["ci"])
+    assert outcome.error is None
+    assert rule_id in outcome.failures, sorted(outcome.failures)
