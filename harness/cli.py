@@ -113,7 +113,7 @@ def _check(args: argparse.Namespace) -> int:
             str(_HERE),
             str(_HERE / "suite.py"),
             "-p",
-            "harness.pytest_plugin",
+            "no:looptime_plugin",
             "-p",
             "no:cacheprovider",
             "-q",
