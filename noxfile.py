@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench, conformance. Run ``nox -l`` to list them."""
+"""Sessions: tests, lint, typecheck (default); bench, conformance, mutants, mutation, soak, stress."""
 
 from __future__ import annotations
 
@@ -54,3 +54,31 @@ def conformance(session: nox.Session) -> None:
         *args,
         *session.posargs,
     )
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Every mutant of tests/mutants through the CLI; writes reports/mutants.md."""
+    session.install("-e", ".")
+    session.run("python", "-m", "tests.mutants.report", *session.posargs)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over reference/, the harness's models as the test suite (slow)."""
+    session.install("-e", ".", "mutmut>=3.2")
+    session.run("python", "-m", "tests.mutation.run", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The reference through >= 100,000 random examples; any flag is a harness bug."""
+    session.install("-e", ".")
+    session.run("python", "-m", "tests.soak", *session.posargs)
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The built-in stress catalog on the reference; writes reports/stress/."""
+    session.install("-e", ".")
+    session.run("poolcheck", "stress", "--all", "--report-dir", "reports/stress", *session.posargs)
