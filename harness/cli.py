@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.checking import Verdict
 from harness.conformance import PatternRun, verdicts
+from harness.contract import Implementation
 from harness.models.registry import model_for, patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import ImplementationResult, write_reports
@@ -42,7 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check an implementation against every rule")
     check.add_argument(
-        "--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE (default: the reference)"
+        "--impl",
+        action="append",
+        default=[],
+        help="MODULE:CALLABLE (default: the reference); repeat for a conformance matrix",
     )
     check.add_argument(
         "--pattern", action="append", default=[], choices=[str(p) for p in patterns()]
@@ -52,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--jobs", default="auto", help="pytest-xdist workers (a number, or auto)")
 
     replay = sub.add_parser("replay", help="replay one counterexample exactly")
-    replay.add_argument("--impl", default=REFERENCE_SPEC)
+    replay.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE")
     replay.add_argument("--pattern", required=True, choices=[str(p) for p in patterns()])
     replay.add_argument("--blob", required=True, help="the blob from the report")
     return parser
@@ -98,13 +102,26 @@ def _rules() -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import pytest
-
-    implementation = load_implementation(args.impl)
+    specs = list(dict.fromkeys(args.impl or [REFERENCE_SPEC]))
+    # Every declaration is validated before any search starts: a typo fails in a second.
+    implementations = [load_implementation(spec) for spec in specs]
     started = time.perf_counter()
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])
     )
+    results = [_check_one(implementation, args) for implementation in implementations]
+    wall = time.perf_counter() - started
+    paths = write_reports(args.report_dir, results, args.profile, wall)
+    for result in results:
+        _print_summary(result)
+    print("reports: " + ", ".join(str(p) for p in paths))
+    return max(result.exit_code for result in results)
+
+
+def _check_one(implementation: Implementation, args: argparse.Namespace) -> ImplementationResult:
+    """Run the rule items of one implementation under pytest; gather its pattern runs."""
+    import pytest
+
     with tempfile.TemporaryDirectory(prefix="poolcheck-parts-") as parts:
         pytest_args = [
             "-c",
@@ -118,8 +135,10 @@ def _check(args: argparse.Namespace) -> int:
             "no:cacheprovider",
             "-q",
             "--no-header",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
             "--poolcheck-impl",
-            args.impl,
+            implementation.spec,
             "--poolcheck-profile",
             args.profile,
             "--poolcheck-parts",
@@ -130,18 +149,14 @@ def _check(args: argparse.Namespace) -> int:
         for pattern in args.pattern:
             pytest_args += ["--poolcheck-pattern", pattern]
         if args.jobs not in ("0", "1"):
-            pytest_args += ["-n", args.jobs]
+            pytest_args += ["-n", args.jobs, "--dist", "loadgroup"]
         code = pytest.main(pytest_args)
         if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
             raise ConfigError(f"pytest could not run the suite (exit {int(code)})")
         if code == pytest.ExitCode.INTERRUPTED:
             raise KeyboardInterrupt
         runs = _load_runs(Path(parts), args.pattern)
-    result = ImplementationResult(implementation, runs, verdicts(implementation, runs))
-    wall = time.perf_counter() - started
-    paths = write_reports(args.report_dir, [result], args.profile, wall)
-    _print_summary(result, wall, paths)
-    return result.exit_code
+    return ImplementationResult(implementation, runs, verdicts(implementation, runs))
 
 
 def _load_runs(parts: Path, selected: list[str]) -> list[PatternRun]:
@@ -163,12 +178,13 @@ def _load_runs(parts: Path, selected: list[str]) -> list[PatternRun]:
     return runs
 
 
-def _print_summary(result: ImplementationResult, wall: float, paths: list[Path]) -> None:
+def _print_summary(result: ImplementationResult) -> None:
+    searched = sum(run.seconds for run in result.runs)
     counts = {v: sum(1 for x in result.results if x.verdict is v) for v in Verdict}
     print(
         f"\npoolcheck: {result.implementation.name}: "
         + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-        + f" in {wall:.1f}s"
+        + f" ({searched:.1f}s of model search)"
     )
     for x in result.results:
         if x.verdict is Verdict.FAIL and x.counterexample:
@@ -177,7 +193,6 @@ def _print_summary(result: ImplementationResult, wall: float, paths: list[Path])
                 print(f"       replay: {x.counterexample['replay']}")
         elif x.verdict is Verdict.UNKNOWN:
             print(f"  UNKNOWN {x.rule.id}: {x.reason}")
-    print("reports: " + ", ".join(str(p) for p in paths))
 
 
 def _replay(args: argparse.Namespace) -> int:

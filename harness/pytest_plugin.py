@@ -1,7 +1,16 @@
-"""pytest plug-in: runs the conformance models for ``--poolcheck-impl`` and saves their runs.
+"""pytest plug-in (entry point ``poolcheck``): one test item per rule of the catalog.
 
-Each test process (the main one, or each pytest-xdist worker) writes one JSON file per pattern
-into ``--poolcheck-parts``; ``poolcheck check`` merges them into the reports once pytest ends.
+A user's own suite runs ``pytest --poolcheck-impl module:factory`` and sees, for every selected
+pattern, one item per rule that applies to it (``poolcheck-queue::QUEUE-FIFO``, and the general
+rules once per pattern: ``poolcheck-queue::NO-HANG``). The items of one pattern share one model
+search (run by the first of them, cached in the process); each item then reports its own rule:
+passed, failed with the minimal counterexample, or skipped with the reason it does not apply.
+A rule that no example exercised is never passed: it fails when required and is skipped when
+optional. Under pytest-xdist use ``--dist loadgroup``: the items of a pattern carry the same
+``xdist_group`` so one worker searches each model once.
+
+``poolcheck check`` runs pytest with this plug-in; with ``--poolcheck-parts`` every search is
+also saved as JSON for the reports.
 """
 
 from __future__ import annotations
@@ -9,19 +18,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.conformance import PatternRun, run_pattern
+from harness.checking import Verdict
+from harness.conformance import PatternRun, RuleResult, run_pattern, verdicts
 from harness.contract import Implementation
+from harness.models.registry import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import write_atomically
-from harness.rules import Pattern
+from harness.rules import RULES, Pattern, Rule
 from harness.search import PROFILES
+
+_CONTEXT = pytest.StashKey["ConformanceContext"]()
 
 
 class ConformanceContext:
-    """What a conformance test needs: the implementation, the profile, where runs go."""
+    """What the rule items share: the implementation, the profile, and the searches so far."""
 
     def __init__(
         self, implementation: Implementation, profile: str, parts: Path | None, selected: list[str]
@@ -30,17 +44,70 @@ class ConformanceContext:
         self.profile = PROFILES[profile]
         self.parts = parts
         self._selected = set(selected)
+        self._runs: dict[Pattern, PatternRun] = {}
 
     def selected(self, pattern: Pattern) -> bool:
         """Whether ``--poolcheck-pattern`` (default: all) includes ``pattern``."""
         return not self._selected or str(pattern) in self._selected
 
     def run(self, pattern: Pattern) -> PatternRun:
-        """Search the pattern's model and save the run for the report."""
-        result = run_pattern(self.implementation, pattern, self.profile)
-        if self.parts is not None:
-            write_atomically(self.parts / f"{pattern}.json", json.dumps(asdict(result)))
-        return result
+        """Search the pattern's model once per process and save the run for the report."""
+        if pattern not in self._runs:
+            result = run_pattern(self.implementation, pattern, self.profile)
+            if self.parts is not None:
+                write_atomically(self.parts / f"{pattern}.json", json.dumps(asdict(result)))
+            self._runs[pattern] = result
+        return self._runs[pattern]
+
+    def verdict(self, pattern: Pattern, rule: Rule) -> RuleResult:
+        """The verdict of ``rule`` as decided by ``pattern``'s model."""
+        by_id = {x.rule.id: x for x in verdicts(self.implementation, [self.run(pattern)])}
+        return by_id[rule.id]
+
+
+def rules_checked_by(pattern: Pattern) -> list[Rule]:
+    """The rules a pattern's model decides: its own, then the general ones."""
+    return [rule for rule in RULES.values() if rule.pattern in (pattern, None)]
+
+
+class RuleItem(pytest.Item):
+    """One rule of one pattern, judged from the pattern's (shared) model search."""
+
+    def __init__(self, *, pattern: Pattern, rule: Rule, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pattern = pattern
+        self.rule = rule
+        self.add_marker(pytest.mark.xdist_group(f"poolcheck-{pattern}"))
+
+    def runtest(self) -> None:
+        """Fail with the counterexample, skip when not applicable, pass when exercised."""
+        context = self.config.stash[_CONTEXT]
+        run = context.run(self.pattern)
+        if run.error:
+            pytest.fail(f"harness error while searching {self.pattern}: {run.error}", False)
+        result = context.verdict(self.pattern, self.rule)
+        if result.verdict is Verdict.NOT_APPLICABLE:
+            pytest.skip(f"{self.rule.id} not applicable: {result.reason}")
+        if result.verdict is Verdict.FAIL and result.counterexample:
+            pytest.fail(_render_failure(self.rule, result.counterexample), False)
+        if result.verdict is Verdict.UNKNOWN:
+            if self.rule.tier == "required":
+                pytest.fail(f"{self.rule.id} unknown: {result.reason}", False)
+            pytest.skip(f"{self.rule.id} (optional) unknown: {result.reason}")
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Where the item comes from, for pytest's report headers."""
+        return self.path, None, f"poolcheck-{self.pattern}::{self.rule.id}"
+
+
+def _render_failure(rule: Rule, counterexample: dict[str, Any]) -> str:
+    steps = "\n".join(f"  {i}. {s}" for i, s in enumerate(counterexample["steps"], start=1))
+    evidence = "\n".join(f"  {json.dumps(e)}" for e in counterexample["evidence"])
+    return (
+        f"{rule.id} violated: {counterexample['message']}\n"
+        f"rule: {rule.statement}\nminimal steps:\n{steps}\noffending events:\n{evidence}\n"
+        f"replay: {counterexample.get('replay')}"
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,20 +121,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--poolcheck-pattern", action="append", default=[], help="only these patterns")
 
 
-@pytest.fixture(scope="session")
-def poolcheck(request: pytest.FixtureRequest) -> ConformanceContext:
-    """The conformance context built from the command line."""
-    spec = request.config.getoption("--poolcheck-impl")
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the implementation once; a bad ``--poolcheck-impl`` is a usage error."""
+    spec = config.getoption("--poolcheck-impl", default=None)
     if not spec:
-        pytest.skip("no --poolcheck-impl given")
+        return
     try:
         implementation = load_implementation(spec)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    parts = request.config.getoption("--poolcheck-parts")
-    return ConformanceContext(
+    selected = config.getoption("--poolcheck-pattern")
+    known = {str(p) for p in patterns()}
+    unknown = sorted(set(selected) - known)
+    if unknown:
+        raise pytest.UsageError(f"--poolcheck-pattern: unknown {unknown} (known: {sorted(known)})")
+    parts = config.getoption("--poolcheck-parts")
+    config.stash[_CONTEXT] = ConformanceContext(
         implementation,
-        request.config.getoption("--poolcheck-profile"),
+        config.getoption("--poolcheck-profile"),
         Path(parts) if parts else None,
-        request.config.getoption("--poolcheck-pattern"),
+        selected,
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the rule items (before ``-k``/``-m`` selection sees them)."""
+    context = config.stash.get(_CONTEXT, None)
+    if context is None:
+        return
+    for pattern in patterns():
+        if not context.selected(pattern):
+            continue
+        name = f"poolcheck-{pattern}"
+        collector = _PatternCollector.from_parent(session, name=name, nodeid=name)
+        for rule in rules_checked_by(pattern):
+            items.append(RuleItem.from_parent(collector, name=rule.id, pattern=pattern, rule=rule))
+
+
+class _PatternCollector(pytest.Collector):
+    """The parent node of one pattern's rule items (they are added, not collected)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []
+
+
+@pytest.fixture(scope="session")
+def poolcheck(request: pytest.FixtureRequest) -> ConformanceContext:
+    """The conformance context of ``--poolcheck-impl``, for a user's own tests."""
+    context = request.config.stash.get(_CONTEXT, None)
+    if context is None:
+        pytest.skip("no --poolcheck-impl given")
+    return context

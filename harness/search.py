@@ -108,8 +108,13 @@ def search_model(
     *,
     replay_blob: str | None = None,
     budgets: Budgets | None = None,
+    seed: int | None = None,
 ) -> SearchOutcome:
-    """Search ``model_cls`` against ``implementation``; never raises for a rule violation."""
+    """Search ``model_cls`` against ``implementation``; never raises for a rule violation.
+
+    ``seed`` fixes Hypothesis's random source for a non-derandomized profile, so a soak run
+    that prints its seed can be repeated exactly.
+    """
     outcome = SearchOutcome(pattern=str(model_cls.pattern))
 
     def body(data: st.DataObject) -> None:
@@ -130,6 +135,8 @@ def search_model(
         # for a note our own counterexample (steps and trace) already gives.
         phases=[phase for phase in Phase if phase is not Phase.explain],
     )(test)
+    if seed is not None:
+        test = hypothesis.seed(seed)(test)
     if replay_blob is not None:
         test = hypothesis.reproduce_failure(hypothesis.__version__, replay_blob.encode())(test)
     try:

@@ -1,0 +1,139 @@
+"""The pytest plug-in seen from a user's suite, and the CLI's conformance matrix."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.rules import RULES, Pattern
+
+ROOT = Path(__file__).resolve().parents[2]
+MUTANT = "tests.mutants.queue:lifo"
+QUEUE_ITEMS = {r.id for r in RULES.values() if r.pattern in (Pattern.QUEUE, None)}
+
+
+def run_user_suite(tmp_path: Path, spec: str, *extra: str) -> tuple[int, dict[str, str]]:
+    """Run pytest on an empty user test file with the plug-in; return exit code and outcomes."""
+    (tmp_path / "test_nothing.py").write_text("def test_users_own() -> None:\n    pass\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:looptime_plugin",
+            "-rA",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            "--poolcheck-impl",
+            spec,
+            "--poolcheck-pattern",
+            "queue",
+            "--poolcheck-profile",
+            "ci",
+            *extra,
+            str(tmp_path / "test_nothing.py"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    outcomes = {
+        m.group(2): m.group(1)
+        for m in re.finditer(
+            r"^(PASSED|FAILED|SKIPPED|ERROR) \S*?poolcheck-queue::([\w-]+)", proc.stdout, re.M
+        )
+    }
+    skipped = re.findall(r"^SKIPPED \[\d+\] .*?: ([\w-]+) not applicable", proc.stdout, re.M)
+    outcomes.update(dict.fromkeys(skipped, "SKIPPED"))
+    return proc.returncode, outcomes
+
+
+def test_reference_shows_one_passing_test_per_rule(tmp_path: Path) -> None:
+    code, outcomes = run_user_suite(tmp_path, "reference.plugin:implementation")
+    assert code == 0
+    assert outcomes == dict.fromkeys(QUEUE_ITEMS, "PASSED")
+
+
+def test_missing_capability_is_skipped_not_passed(tmp_path: Path) -> None:
+    code, outcomes = run_user_suite(
+        tmp_path, "tests.harness.plugin_declarations:without_drop_policy"
+    )
+    assert code == 0
+    assert outcomes["QUEUE-DROP-POLICY"] == "SKIPPED"
+    assert outcomes["QUEUE-FIFO"] == "PASSED"
+
+
+def test_broken_queue_fails_its_rule_only(tmp_path: Path) -> None:
+    code, outcomes = run_user_suite(tmp_path, MUTANT)
+    assert code == 1
+    assert outcomes["QUEUE-FIFO"] == "FAILED"
+    assert outcomes["QUEUE-BOUND"] == "PASSED"
+
+
+def test_bad_impl_is_a_usage_error(tmp_path: Path) -> None:
+    code, outcomes = run_user_suite(tmp_path, "no_such_module_xyz:f")
+    assert code == pytest.ExitCode.USAGE_ERROR
+    assert outcomes == {}
+
+
+def test_cli_matrix_has_a_column_per_implementation(tmp_path: Path) -> None:
+    code = main(
+        [
+            "check",
+            "--impl",
+            "reference.plugin:implementation",
+            "--impl",
+            MUTANT,
+            "--pattern",
+            "queue",
+            "--profile",
+            "ci",
+            "--jobs",
+            "1",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 1
+    report = json.loads((tmp_path / "conformance.json").read_text())
+    by_spec = {
+        impl["spec"]: {r["id"]: r["verdict"] for r in impl["rules"]}
+        for impl in report["implementations"]
+    }
+    assert by_spec["reference.plugin:implementation"]["QUEUE-FIFO"] == "pass"
+    assert by_spec[MUTANT]["QUEUE-FIFO"] == "fail"
+    header = next(
+        line for line in (tmp_path / "conformance.md").read_text().splitlines() if "| Rule" in line
+    )
+    assert header.count("|") == 7  # rule, pattern, kind, tier + two implementations
+
+
+def test_cli_matrix_validates_every_impl_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "check",
+            "--impl",
+            "reference.plugin:implementation",
+            "--impl",
+            "nope_xyz:f",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert not (tmp_path / "conformance.json").exists()
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
