@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import offline
 from harness.checking import Verdict
 from harness.conformance import PatternRun, verdicts
 from harness.contract import Implementation
@@ -24,6 +25,7 @@ from harness.plugin import ConfigError, load_implementation
 from harness.reports import ImplementationResult, write_reports
 from harness.rules import RULES, Pattern
 from harness.search import PROFILES, search_model
+from harness.stress import cli as stress_cli
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 REFERENCE_SPEC = "reference.plugin:implementation"
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE")
     replay.add_argument("--pattern", required=True, choices=[str(p) for p in patterns()])
     replay.add_argument("--blob", required=True, help="the blob from the report")
+    offline.add_parser(sub)
+    stress_cli.add_parser(sub)
     return parser
 
 
@@ -78,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules()
         if args.command == "check":
             return _check(args)
+        if args.command == "check-trace":
+            return offline.run(args)
+        if args.command == "stress":
+            return stress_cli.run(args)
         return _replay(args)
     except ConfigError as exc:
         print(f"poolcheck: error: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends import BACKEND_NAMES, backend_for
 from harness.checking import Verdict
 from harness.contract import Implementation
 from harness.events import Event
@@ -114,8 +115,18 @@ def run_pattern(implementation: Implementation, pattern: Pattern, profile: Profi
 def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[RuleResult]:
     """Combine pattern runs into one verdict per rule of the catalog."""
     by_pattern = {run.pattern: run for run in runs}
+    # What the backend cannot judge or drive (nothing for a source that is no backend).
+    backend = (
+        backend_for(implementation.backend) if implementation.backend in BACKEND_NAMES else None
+    )
+    waived = backend.waived if backend else {}
+    unsupported = backend.unsupported if backend else {}
     results = []
     for rule in RULES.values():
+        if rule.id in waived:
+            reason = f"not judged on the {implementation.backend} backend: {waived[rule.id]}"
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
+            continue
         if rule.capability is not None and not implementation.has(rule.capability):
             results.append(
                 RuleResult(
@@ -138,7 +149,10 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
                 RuleResult(
                     rule,
                     Verdict.NOT_APPLICABLE,
-                    reason="the implementation provides no factory for this pattern",
+                    reason=unsupported.get(
+                        rule.pattern,  # type: ignore[arg-type]
+                        "the implementation provides no factory for this pattern",
+                    ),
                 )
             )
             continue

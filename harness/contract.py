@@ -6,7 +6,12 @@ declaration (an object with these attributes, or a mapping with these keys):
 ``name``
     a short label for reports.
 ``backend``
-    ``"trio"`` (driven under trio's virtual clock); other backends come later.
+    ``"trio"`` (driven in ``trio.run`` on trio's virtual clock), ``"asyncio"`` (driven in an
+    asyncio loop on looptime's virtual clock) or ``"threads"`` (blocking methods, the handler
+    called in the implementation's own threads; driven on the real clock through an async
+    facade, worker pool only). See :mod:`harness.backends`. For ``threads``, each factory
+    returns an object with the Protocol's methods as plain blocking functions: ``with pool:``
+    instead of ``async with``, a blocking ``submit``, and ``results`` a plain iterable.
 ``capabilities``
     the optional features it has (see :data:`CAPABILITIES`); rules that need a missing one are
     reported not-applicable.
@@ -16,7 +21,14 @@ declaration (an object with these attributes, or a mapping with these keys):
     matching Protocol below. A pattern whose factories are all absent is not-applicable.
 ``closed_errors`` (optional)
     the exception types its queue/pool raise when used after close (default:
-    ``trio.ClosedResourceError``).
+    :data:`DEFAULT_CLOSED_ERRORS`).
+``would_block_errors`` (optional)
+    the exception types its ``*_nowait`` methods raise when they would block (default:
+    :data:`DEFAULT_WOULD_BLOCK_ERRORS`).
+``end_errors`` (optional)
+    the exception types that mean "no more items" from a queue's ``get`` or a stream's
+    ``receive`` (default: :data:`DEFAULT_END_ERRORS`); an async iterator's end
+    (``StopAsyncIteration``) always counts.
 ``counters`` (optional)
     a function reading an object's metric counters as ``{name: int}`` (capability
     ``metrics``); the names are those of ``reference.instrumentation``: ``jobs_submitted``,
@@ -28,11 +40,14 @@ The reference implementation declares itself the same way, in ``reference/plugin
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+import asyncio
+import queue
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Protocol
 
+import anyio
 import trio
 
 from harness.rules import Pattern
@@ -67,7 +82,36 @@ CAPABILITIES: Final[dict[str, str]] = {
     "metrics": "the declaration's counters() reads the objects' counters",
 }
 
-BACKENDS: Final = frozenset({"trio"})
+#: The backends a declaration may name (see :mod:`harness.backends`).
+BACKENDS: Final = frozenset({"trio", "asyncio", "threads"})
+
+#: Raised by a queue or pool used after close, unless the declaration says otherwise.
+DEFAULT_CLOSED_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    trio.ClosedResourceError,
+    anyio.ClosedResourceError,
+)
+#: Raised by a result stream whose receive side was closed or broken under its reader.
+STREAM_CLOSED_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    trio.ClosedResourceError,
+    trio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.BrokenResourceError,
+)
+#: Raised by ``*_nowait`` when the call would block, unless the declaration says otherwise.
+DEFAULT_WOULD_BLOCK_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    trio.WouldBlock,
+    anyio.WouldBlock,
+    asyncio.QueueFull,
+    asyncio.QueueEmpty,
+    queue.Full,
+    queue.Empty,
+)
+#: Raised by ``get``/``receive`` at the end of the items, unless the declaration says otherwise.
+DEFAULT_END_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    trio.EndOfChannel,
+    anyio.EndOfStream,
+    StopAsyncIteration,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +123,9 @@ class Implementation:
     backend: str
     capabilities: frozenset[str]
     factories: Mapping[str, Callable[..., Any]]
-    closed_errors: tuple[type[BaseException], ...] = (trio.ClosedResourceError,)
+    closed_errors: tuple[type[BaseException], ...] = DEFAULT_CLOSED_ERRORS
+    would_block_errors: tuple[type[BaseException], ...] = DEFAULT_WOULD_BLOCK_ERRORS
+    end_errors: tuple[type[BaseException], ...] = DEFAULT_END_ERRORS
     counters: Callable[[Any], Mapping[str, int]] | None = None
 
     def has(self, capability: str) -> bool:
@@ -101,20 +147,38 @@ class Implementation:
         return self.counters(obj)
 
 
+class AsyncContext(Protocol):
+    """An object used as ``async with obj:`` (a pool, a group, a batcher)."""
+
+    async def __aenter__(self) -> Any:
+        """Start (workers, flusher) or open."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Wait for what was started (or its cancellation); may raise the first error."""
+
+
 class QueueUnderTest(Protocol):
-    """Queue contract: ``trio.WouldBlock`` from *_nowait, ``trio.EndOfChannel`` at the end."""
+    """Queue contract: a would-block error from *_nowait, an end error once drained.
+
+    The error types are the declaration's ``would_block_errors`` and ``end_errors``.
+    """
 
     async def put(self, item: Any) -> None:
         """Enqueue, blocking while full (bounded); never blocks when dropping or unbounded."""
 
     def put_nowait(self, item: Any) -> None:
-        """Enqueue or raise ``trio.WouldBlock`` when full."""
+        """Enqueue or raise a would-block error when full."""
 
     async def get(self) -> Any:
-        """Dequeue the head, waiting while empty; ``EndOfChannel`` once closed and drained."""
+        """Dequeue the head, waiting while empty; an end error once closed and drained."""
 
     def get_nowait(self) -> Any:
-        """Dequeue the head or raise ``trio.WouldBlock``; ``EndOfChannel`` when drained."""
+        """Dequeue the head or raise a would-block error; an end error when drained."""
 
     def close(self) -> None:
         """Refuse further puts; remaining items can still be taken."""
@@ -137,28 +201,23 @@ class ResultUnderTest(Protocol):
     status: str
 
 
-class PoolUnderTest(Protocol):
-    """Worker pool contract, used as ``async with pool:``."""
+class PoolUnderTest(AsyncContext, Protocol):
+    """Worker pool contract, used as ``async with pool:``.
 
-    results: trio.abc.ReceiveChannel[Any]
+    Entering starts the workers; leaving waits for the drain or the cancellation.
+
+    ``results`` yields each job's result and ends once the pool is done; a ``receive``
+    method raising an end error is used when present (a trio or anyio receive stream).
+    """
+
+    results: AsyncIterable[Any]
     undelivered: list[Any]
-
-    async def __aenter__(self) -> Any:
-        """Start the workers."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        """Wait for the workers (drain), or for their cancellation."""
 
     async def submit(self, job_id: Hashable, payload: Any) -> None:
         """Queue a job, blocking while the jobs buffer is full."""
 
     def submit_nowait(self, job_id: Hashable, payload: Any) -> None:
-        """Queue a job or raise ``trio.WouldBlock``."""
+        """Queue a job or raise a would-block error."""
 
     def close(self) -> None:
         """No more jobs: drain and then end the results."""
@@ -167,19 +226,11 @@ class PoolUnderTest(Protocol):
         """Stop now: no job starts afterwards."""
 
 
-class GroupUnderTest(Protocol):
-    """First-error group contract, used as ``async with group:``."""
+class GroupUnderTest(AsyncContext, Protocol):
+    """First-error group contract, used as ``async with group:``.
 
-    async def __aenter__(self) -> Any:
-        """Open the group."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        """Wait for every task; raise the first error."""
+    Leaving waits for every task and raises the first error.
+    """
 
     def start_soon(self, fn: Callable[[], Awaitable[object]]) -> None:
         """Run ``fn`` in the group."""
@@ -232,21 +283,13 @@ class GateUnderTest(Protocol):
         """Admit now or reject (never waits)."""
 
 
-class BatcherUnderTest(Protocol):
-    """Batcher contract, used as ``async with batcher:``; batches come out of ``batches``."""
+class BatcherUnderTest(AsyncContext, Protocol):
+    """Batcher contract, used as ``async with batcher:``.
 
-    batches: trio.abc.ReceiveChannel[list[Any]]
+    Batches come out of ``batches``, read like a pool's ``results``.
+    """
 
-    async def __aenter__(self) -> Any:
-        """Start the flusher."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        """Stop the flusher."""
+    batches: AsyncIterable[list[Any]]
 
     async def put(self, item: Any) -> None:
         """Add an item to the current batch."""

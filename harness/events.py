@@ -10,7 +10,9 @@ Line format (version 1)::
     {"v": 1, "t": 0.25, "kind": "put_ok", "id": 3, "data": {"len": 2}}
 
 ``id`` names the subject of the event (a job, an item, a waiter, an attempt number, a key) and
-may be omitted; ``data`` carries small, kind-specific fields and may be omitted.
+may be omitted; ``data`` carries small, kind-specific fields and may be omitted. The JSON
+Schema of a line is ``harness/schema/trace-v1.schema.json``; ``docs/trace-format.md`` lists the
+event kinds of each pattern and the ordering conventions.
 """
 
 from __future__ import annotations
@@ -70,16 +72,27 @@ class TraceFormatError(ValueError):
         self.reason = reason
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which JSON (and the JSON Schema) does not.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# One decoder for every line: json.loads with an option would build a new one per call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def event_from_json(text: str, line: int = 0) -> Event:
     """Parse one JSON Lines record; raise :class:`TraceFormatError` naming ``line``."""
     try:
-        record = json.loads(text)
+        record = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise TraceFormatError(line, f"not JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise TraceFormatError(line, f"not JSON ({exc})") from None
     if not isinstance(record, dict):
         raise TraceFormatError(line, "a record must be a JSON object")
     version = record.get("v", TRACE_FORMAT_VERSION)
-    if version != TRACE_FORMAT_VERSION:
+    if isinstance(version, bool) or version != TRACE_FORMAT_VERSION:
         raise TraceFormatError(line, f"unsupported trace version {version!r}")
     t = record.get("t")
     if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
@@ -101,9 +114,15 @@ def event_from_json(text: str, line: int = 0) -> Event:
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
     """Parse JSON Lines lazily (blank lines skipped), so huge traces stream in flat memory."""
+    for _, event in read_jsonl_numbered(lines):
+        yield event
+
+
+def read_jsonl_numbered(lines: Iterable[str]) -> Iterator[tuple[int, Event]]:
+    """Like :func:`read_jsonl`, pairing each event with its 1-based line number."""
     for number, text in enumerate(lines, start=1):
         if text.strip():
-            yield event_from_json(text, number)
+            yield number, event_from_json(text, number)
 
 
 def write_jsonl(events: Iterable[Event], out: IO[str]) -> int:

@@ -1,11 +1,14 @@
-"""Async stateful models: one trio run per Hypothesis example, each step drawn on the fly.
+"""Async stateful models: one event-loop run per Hypothesis example, each step drawn on the fly.
 
-A model drives one implementation of one pattern. For each example, :func:`run_example` starts
-``trio.run`` on a guarded virtual clock, seeds trio's scheduler from the example's data (so
-the interleaving replays with it), lets the model build its object under test, then draws and
-performs operations one by one. After each operation it waits until every task is blocked
-(the system has *settled* at this virtual instant), records an ``idle`` event, and stops early
-if a checker has already seen a violation. Time passes only when an operation says so.
+A model drives one implementation of one pattern. For each example, :func:`run_example` asks
+the implementation's backend (:mod:`harness.backends`) to run the example: ``trio.run`` on a
+guarded virtual clock with the scheduler seeded from the example's data (so the interleaving
+replays with it), an asyncio loop on looptime's virtual clock, or a real-clock loop driving
+threads. The models and the :class:`Session` use anyio, so they run unchanged on each. The
+model builds its object under test, then draws and performs operations one by one. After
+each operation it waits until every task is blocked (the system has *settled* at this
+instant), records an ``idle`` event, and stops early if a checker has already seen a
+violation. Time passes only when an operation says so.
 
 Every event goes to the model's checkers the moment it is recorded, so the same streaming folds
 that check a stress run check each example, and the events of a failing example are its trace.
@@ -14,26 +17,20 @@ that check a stress run check each example, and the events of a failing example 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import trio
-import trio.testing
+import anyio
+import anyio.abc
 from hypothesis import strategies as st
 
+from harness.backends import Runtime, backend_for
 from harness.checkers.general import GuardChecker
 from harness.checking import Checker, TraceChecker, Violation
 from harness.contract import Implementation
 from harness.events import Event
-from harness.guards import (
-    Budgets,
-    GuardedClock,
-    TaskGuard,
-    live_tasks,
-    quiet_abandoned_run,
-    seed_scheduler,
-)
+from harness.guards import Budgets, quiet_abandoned_run
 from harness.rules import RULES, Pattern, Rule
 
 T = TypeVar("T")
@@ -79,12 +76,24 @@ def violation_type(rule_id: str) -> type[RuleViolation]:
     return cls
 
 
+def receiver(stream: Any) -> Callable[[], Awaitable[Any]]:
+    """How to take the next item of a result stream.
+
+    Its ``receive`` when it has one (a trio or anyio stream), else its iterator's ``__anext__``.
+    """
+    receive: Callable[[], Awaitable[Any]] | None = getattr(stream, "receive", None)
+    if callable(receive):
+        return receive
+    iterator: AsyncIterator[Any] = aiter(stream)
+    return iterator.__anext__
+
+
 class StepFailed(Exception):
     """An operation could not go on (a hang or crash is already recorded); stop the example."""
 
 
 class Session:
-    """What one example shares: the data source, the clock, the trace and its checkers."""
+    """What one example shares: the data source, the runtime, the trace and its checkers."""
 
     def __init__(
         self,
@@ -92,31 +101,47 @@ class Session:
         implementation: Implementation,
         checkers: TraceChecker,
         budgets: Budgets,
-        clock: GuardedClock,
-        guard: TaskGuard,
+        runtime: Runtime,
     ) -> None:
         self.data = data
         self.implementation = implementation
         self.checkers = checkers
         self.budgets = budgets
-        self.clock = clock
-        self.guard = guard
+        self.runtime = runtime
         self.events: list[Event] = []
         self.steps: list[str] = []
-        self.nursery: trio.Nursery | None = None
+        self.task_group: anyio.abc.TaskGroup | None = None
         self.model: Model | None = None
+
+    # -- time ------------------------------------------------------------------------------
+    def now(self) -> float:
+        """The example's time in model seconds (virtual, or scaled real time on threads)."""
+        return self.runtime.now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` model seconds (harness side: a handler's job, a canceller)."""
+        await self.runtime.sleep(seconds)
+
+    def move_on_after(self, seconds: float) -> anyio.CancelScope:
+        """A deadline ``seconds`` model seconds from now, for a harness wait."""
+        return self.runtime.move_on_after(seconds)
+
+    def factory(self, name: str) -> Callable[..., Any]:
+        """The implementation's factory ``name``, adapted to the async contract if needed."""
+        return self.runtime.adapt(name, self.implementation.factories[name])
 
     # -- recording -------------------------------------------------------------------------
     def record(self, kind: str, ident: Any = None, **data: Any) -> Event:
-        """Stamp an event with the virtual time, keep it, and fold it into the checkers."""
-        event = Event(trio.current_time(), kind, ident, data)
+        """Stamp an event with the example's time, keep it, and fold it into the checkers."""
+        event = Event(self.now(), kind, ident, data)
+        self.runtime.note_activity()
         self.events.append(event)
         self.checkers.feed(event)
         return event
 
     def step(self, description: str) -> None:
         """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``)."""
-        self.steps.append(f"t={trio.current_time():.6g} {description}")
+        self.steps.append(f"t={self.now():.6g} {description}")
 
     def draw(self, strategy: st.SearchStrategy[T], label: str | None = None) -> T:
         """Draw a value for this example (shrinks and replays with it)."""
@@ -129,10 +154,10 @@ class Session:
     # -- calling into the implementation ----------------------------------------------------
     async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Await ``fn(*args)`` under the call deadline; a hang or crash becomes a verdict."""
-        with trio.move_on_after(self.budgets.call_deadline) as scope:
+        with self.move_on_after(self.budgets.call_deadline) as scope:
             try:
                 return await fn(*args)
-            except (trio.Cancelled, StepFailed):
+            except (anyio.get_cancelled_exc_class(), StepFailed):
                 raise
             except Exception as exc:
                 self.record("crash", what, error=repr(exc))
@@ -151,10 +176,12 @@ class Session:
 
     def spawn(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
         """Run a harness helper task (a blocked put, a reader) beside the operations."""
-        assert self.nursery is not None
-        self.nursery.start_soon(self._guarded(fn), name=name)
+        assert self.task_group is not None
+        self.task_group.start_soon(self._guarded(fn), name=name)
 
-    def _guarded(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def _guarded(
+        self, fn: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:
             with contextlib.suppress(StepFailed):  # already recorded as a hang or crash
                 await fn()
@@ -166,16 +193,16 @@ class Session:
 
         The model's ``observe`` runs first, so its readings belong to the settled state.
         """
-        await trio.testing.wait_all_tasks_blocked()
-        self.guard.settled()
+        await self.runtime.wait_all_tasks_blocked()
+        self.runtime.settled()
         if self.model is not None:
             await self.model.observe()
         self.record("idle")
 
     async def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass (timers fire, sleepers wake)."""
+        """Let ``seconds`` of model time pass (timers fire, sleepers wake)."""
         self.step(f"advance({seconds:g})")
-        await trio.sleep(seconds)
+        await self.sleep(seconds)
 
 
 class Model:
@@ -199,7 +226,12 @@ class Model:
 
     @classmethod
     def applicable(cls, implementation: Implementation) -> bool:
-        """Whether the implementation provides anything this model can drive."""
+        """Whether the implementation provides anything this model can drive.
+
+        A pattern the implementation's backend cannot drive is not applicable either.
+        """
+        if cls.pattern in backend_for(implementation.backend).unsupported:
+            return False
         return any(name in implementation.factories for name in cls.factories)
 
     @classmethod
@@ -256,23 +288,21 @@ def run_example(
 ) -> ExampleOutcome:
     """Run one example of ``model_cls`` against ``implementation``; never raises a rule."""
     budgets = budgets or Budgets()
+    backend = backend_for(implementation.backend)
     seed = data.draw(st.integers(min_value=0, max_value=2**32 - 1), label="scheduler seed")
-    seed_scheduler(seed)
-    clock = GuardedClock(budgets)
-    guard = TaskGuard(clock)
     holder: dict[str, Any] = {}
 
-    async def main() -> None:
-        baseline = {id(task) for task in live_tasks()}
+    async def main(runtime: Runtime) -> None:
+        baseline = runtime.census()
         params = model_cls.draw_params(data, implementation)
         checkers = TraceChecker([*model_cls.make_checkers(params), GuardChecker(params)])
-        session = Session(data, implementation, checkers, budgets, clock, guard)
+        session = Session(data, implementation, checkers, budgets, runtime)
         holder["session"] = session
         model = model_cls(session)
         session.model = model
         session.record("params", None, **params)
-        async with trio.open_nursery() as nursery:
-            session.nursery = nursery
+        async with anyio.create_task_group() as task_group:
+            session.task_group = task_group
             try:
                 await model.setup(params)
                 await session.settle()
@@ -290,39 +320,36 @@ def run_example(
                         break
                 await model.teardown()
                 await session.settle()
-            except StepFailed:
+            except* StepFailed:
                 pass
-            nursery.cancel_scope.cancel()
-        me = trio.lowlevel.current_task()
-        leaked = [t.name for t in live_tasks() if id(t) not in baseline and t is not me]
+            task_group.cancel_scope.cancel()
+        leaked = await runtime.leftovers(baseline)
         if leaked:
             session.record("leak", None, tasks=leaked[:10], count=len(leaked))
         session.record("end")
 
-    try:
-        trio.run(main, clock=clock.clock, instruments=[guard], strict_exception_groups=True)
-    except trio.TrioInternalError as exc:
-        if clock.abort_reason is None:
-            raise
+    abort_reason = backend.run(main, budgets, seed)
+    if abort_reason is not None:
         session = holder.get("session")
         if session is None:
-            raise RuntimeError(f"the run aborted before it started: {clock.abort_reason}") from exc
+            raise RuntimeError(f"the run aborted before it started: {abort_reason}")
         last = session.events[-1].t if session.events else 0.0
         for event in (
-            Event(last, "hang", "run", {"reason": clock.abort_reason}),
+            Event(last, "hang", "run", {"reason": abort_reason}),
             Event(last, "end"),
         ):
             session.events.append(event)
             session.checkers.feed(event)
     session = holder.pop("session")
+    waived = backend.waived
     outcome = ExampleOutcome(
-        violations=session.checkers.violations(),
-        exercised=session.checkers.exercised(),
+        violations=[v for v in session.checkers.violations() if v.rule_id not in waived],
+        exercised=session.checkers.exercised() - waived.keys(),
         steps=session.steps,
         events=session.events,
         params=dict(session.events[0].data) if session.events else {},
     )
-    if clock.abort_reason is not None:
+    if abort_reason is not None:
         # The aborted run's tasks are orphans now; collect them quietly, here, once.
         del session
         with quiet_abandoned_run():

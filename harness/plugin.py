@@ -11,9 +11,15 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import trio
-
-from harness.contract import BACKENDS, CAPABILITIES, FACTORIES, Implementation
+from harness.contract import (
+    BACKENDS,
+    CAPABILITIES,
+    DEFAULT_CLOSED_ERRORS,
+    DEFAULT_END_ERRORS,
+    DEFAULT_WOULD_BLOCK_ERRORS,
+    FACTORIES,
+    Implementation,
+)
 
 
 class ConfigError(Exception):
@@ -63,7 +69,7 @@ def _validate(spec: str, declaration: object) -> Implementation:
     if not isinstance(name, str) or not name:
         raise ConfigError("'name' must be a non-empty string")
     backend = _field(declaration, "backend")
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not supported (known: {sorted(BACKENDS)})")
     capabilities = frozenset(_field(declaration, "capabilities", ()))
     unknown = capabilities - CAPABILITIES.keys()
@@ -77,9 +83,9 @@ def _validate(spec: str, declaration: object) -> Implementation:
             raise ConfigError(f"unknown factory {factory_name!r} (known: {sorted(FACTORIES)})")
         if not callable(make):
             raise ConfigError(f"factory {factory_name!r} is not callable")
-    closed_errors = tuple(_field(declaration, "closed_errors", ()))
-    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in closed_errors):
-        raise ConfigError("'closed_errors' must be exception types")
+    closed_errors = _error_types(declaration, "closed_errors")
+    would_block_errors = _error_types(declaration, "would_block_errors")
+    end_errors = _error_types(declaration, "end_errors")
     counters: Callable[[Any], Mapping[str, int]] | None = _field(declaration, "counters", None)
     if "metrics" in capabilities and not callable(counters):
         raise ConfigError("capability 'metrics' needs a callable 'counters'")
@@ -89,6 +95,20 @@ def _validate(spec: str, declaration: object) -> Implementation:
         backend=backend,
         capabilities=capabilities,
         factories=dict(factories),
-        closed_errors=closed_errors or (trio.ClosedResourceError,),
+        closed_errors=closed_errors or DEFAULT_CLOSED_ERRORS,
+        would_block_errors=would_block_errors or DEFAULT_WOULD_BLOCK_ERRORS,
+        # An async iterator's end always means "no more items", whatever else is declared.
+        end_errors=tuple(dict.fromkeys((*(end_errors or DEFAULT_END_ERRORS), StopAsyncIteration))),
         counters=counters,
     )
+
+
+def _error_types(declaration: object, name: str) -> tuple[type[BaseException], ...]:
+    value = _field(declaration, name, ())
+    try:
+        types = tuple(value)
+    except TypeError:
+        raise ConfigError(f"{name!r} must be a sequence of exception types") from None
+    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+        raise ConfigError(f"{name!r} must be exception types")
+    return types

@@ -20,6 +20,7 @@ from typing import Any
 import hypothesis
 import trio
 
+from harness.backends import backend_note
 from harness.checking import Verdict
 from harness.conformance import REPORT_FORMAT_VERSION, PatternRun, RuleResult, exit_code
 from harness.contract import Implementation
@@ -82,6 +83,7 @@ def to_json(
                 "spec": r.implementation.spec,
                 "name": r.implementation.name,
                 "backend": r.implementation.backend,
+                "backend_note": backend_note(r.implementation.backend),
                 "capabilities": sorted(r.implementation.capabilities),
                 "exit_code": r.exit_code,
                 "summary": dict(Counter(str(x.verdict) for x in r.results)),
@@ -128,6 +130,10 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
         f"trio {trio.__version__}, hypothesis {hypothesis.__version__}.",
         "",
     ]
+    # How a backend's verdicts were obtained (a real clock's tolerances), one line each.
+    notes = [(r.implementation.name, backend_note(r.implementation.backend)) for r in results]
+    lines += [f"Note on `{name}`: {note}." for name, note in notes if note]
+    lines += [""] if any(note for _, note in notes) else []
     header = (
         "| Rule | Pattern | Kind | Tier | "
         + " | ".join(f"`{r.implementation.name}`" for r in results)

@@ -17,6 +17,7 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from harness.backends import backend_for
 from harness.contract import Implementation
 from harness.events import Event
 from harness.guards import Budgets
@@ -124,7 +125,11 @@ def search_model(
 
     test: Any = given(st.data())(body)
     test = settings(
-        max_examples=profile.max_examples,
+        # A real-clock backend (threads) caps the examples: each one takes real time.
+        max_examples=min(
+            profile.max_examples,
+            backend_for(implementation.backend).max_examples or profile.max_examples,
+        ),
         derandomize=profile.derandomize,
         database=None,
         deadline=None,

@@ -35,7 +35,8 @@ A harness task records ``accepted`` when its submit returns, which may be after 
 already started the job: a ``job_start`` for a job whose submit is pending counts as its
 acceptance. Every ``metrics`` event must be taken at a settled instant.
 
-Memory: per open job, plus the ids of finished jobs (to detect a duplicate outcome).
+Memory: per open job, plus the ids of the last ``RECENT_LIMIT`` finished jobs (to detect a
+duplicate outcome; an older one's duplicate is still caught, as a job never accepted).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from harness.checkers import Recent
 from harness.checking import EPSILON, Checker, param
 from harness.events import Event, Scalar
 
@@ -86,7 +88,7 @@ class PoolChecker(Checker):
         self.timeout: float | None = param(params, "job_timeout", float, None)
         self.jobs: dict[Scalar, _Job] = {}
         #: Finished ids (accepted, outcome given, handler done): a second outcome is a duplicate.
-        self.done: set[Scalar] = set()
+        self.done: Recent[Scalar, None] = Recent()
         self.waiting: set[Scalar] = set()  # accepted, not started, no outcome
         self.running: set[Scalar] = set()  # handler started and not ended
         self.occupied: set[Scalar] = set()  # started, no outcome yet: holds a worker
@@ -316,6 +318,18 @@ class PoolChecker(Checker):
                     f"{state} (not cancelled at the timeout)",
                     event,
                 )
+        elif (
+            job.ended == "cancelled"
+            and self.timeout is not None
+            and not self.cancelled
+            and self._exceeds(job)
+        ):
+            self.violate(
+                TIMEOUT,
+                f"job {ident!r} was stopped at its {self.timeout}s timeout "
+                f"but is reported {status} in {where}, not timeout",
+                event,
+            )
         elif job.ended != status:
             state = (
                 "never started"

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from harness.checkers import Recent
 from harness.checking import Checker, param
 from harness.events import Event
 
@@ -59,9 +60,11 @@ class QueueChecker(Checker):
         self.blocking_puts: dict[Any, Event] = {}
         self.getters: dict[Any, Event] = {}  # gets begun and not finished
         self.blocking_gets: dict[Any, Event] = {}
-        self.taken: set[Any] = set()
-        self.evicted: set[Any] = set()
-        self.refused: dict[Any, str] = {}  # item -> why it was not enqueued
+        # Finished items, the last RECENT_LIMIT of each kind, so memory stays flat in a stress
+        # run; an older item coming out again is still caught, as never put.
+        self.taken: Recent[Any, None] = Recent()
+        self.evicted: Recent[Any, None] = Recent()
+        self.refused: Recent[Any, str] = Recent()  # item -> why it was not enqueued
         self.drops = 0
 
     # -- helpers ---------------------------------------------------------------------------

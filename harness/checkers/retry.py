@@ -22,7 +22,11 @@ Event kinds read (the retry model writes them; ``id`` is the call number through
 ``metrics`` (``counters``)
     the retrier's counters, read after a call ended.
 
-Parameters: ``max_attempts``.
+Parameters: ``max_attempts``; when ``base``, ``factor``, ``cap`` and ``jitter`` are given too
+(the retry model always draws them), the declared bounds must be that schedule's (guide §5):
+``d = min(cap, base * factor**(n-1))``, ``none`` gives ``[d, d]``, ``full`` ``[0, d]`` and
+``equal`` ``[d/2, d]``. Otherwise a retrier declaring its own, wrong schedule would check its
+delays against itself.
 
 A cancellation that lands at the very instant an attempt ended may legitimately lose the race
 (trio delivers cancellation only at checkpoints): a call that then returns that attempt's
@@ -38,6 +42,42 @@ from harness.checking import EPSILON, Checker, param
 from harness.events import Event, Scalar
 
 _ENDS = ("attempt_ok", "attempt_fail", "attempt_cancelled")
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= EPSILON * max(1.0, abs(a), abs(b))
+
+
+@dataclass(frozen=True, slots=True)
+class _Schedule:
+    """The backoff schedule a retrier was built with: the bounds it must declare."""
+
+    base: float
+    factor: float
+    cap: float
+    jitter: str
+
+    @classmethod
+    def from_params(cls, params: Any) -> _Schedule | None:
+        names = ("base", "factor", "cap", "jitter")
+        if any(params.get(name) is None for name in names):
+            return None
+        if params["jitter"] not in ("none", "full", "equal"):
+            return None
+        return cls(
+            float(params["base"]), float(params["factor"]), float(params["cap"]), params["jitter"]
+        )
+
+    def bounds(self, attempt: int) -> tuple[float, float]:
+        try:
+            nominal = min(self.cap, self.base * self.factor ** (attempt - 1))
+        except OverflowError:
+            nominal = self.cap
+        if self.jitter == "none":
+            return nominal, nominal
+        if self.jitter == "full":
+            return 0.0, nominal
+        return nominal / 2, nominal
 
 
 @dataclass(slots=True)
@@ -65,6 +105,7 @@ class RetryChecker(Checker):
     def __init__(self, params: Any) -> None:
         super().__init__(params)
         self.max_attempts: int = param(params, "max_attempts", int)
+        self.schedule = _Schedule.from_params(params)
         self.calls: dict[Scalar, _Call] = {}
 
     def _call(self, event: Event) -> _Call:
@@ -131,11 +172,24 @@ class RetryChecker(Checker):
         call.last = call.stop = event
 
     def on_attempt_fail(self, event: Event) -> None:
-        """Note a failure; a non-retryable one ends the retrying."""
+        """Note a failure (a non-retryable one ends the retrying); check its declared bounds."""
         call = self._call(event)
         call.last = event
         if not event.get("retryable"):
             call.stop = event
+        low, high, attempt = event.get("low"), event.get("high"), event.get("attempt")
+        if self.schedule is None or low is None or high is None or attempt is None:
+            return
+        self.exercise("RETRY-BACKOFF")
+        want_low, want_high = self.schedule.bounds(int(attempt))
+        if not (_close(float(low), want_low) and _close(float(high), want_high)):
+            self.violate(
+                "RETRY-BACKOFF",
+                f"call {event.id}: bounds after attempt {attempt} are declared "
+                f"[{float(low):.6g}, {float(high):.6g}] but the schedule gives "
+                f"[{want_low:.6g}, {want_high:.6g}]",
+                event,
+            )
 
     def on_attempt_cancelled(self, event: Event) -> None:
         """Note an attempt interrupted by the caller's cancellation."""

@@ -29,13 +29,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.batch import BatchChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.model import MAX_ADVANCE, Model, StepFailed
+from harness.model import MAX_ADVANCE, Model, StepFailed, receiver
 from harness.rules import Pattern
 
 
@@ -67,7 +67,7 @@ class BatchModel(Model):
         """Build the batcher, enter its block in a host task, start the consumer."""
         self.max_size: int = params["max_size"]
         self.max_age: float = params["max_age"]
-        make = self.implementation.factories["batcher"]
+        make = self.session.factory("batcher")
         self.batcher: Any = self.session.call_sync(
             f"batcher(max_size={self.max_size}, max_age={self.max_age})",
             lambda: make(max_size=self.max_size, max_age=self.max_age),
@@ -75,10 +75,10 @@ class BatchModel(Model):
         self.next_item = 0
         self.closed = False
         self.entered = False
-        self.ready = trio.Event()  # the block was entered, or entering failed
-        self.release = trio.Event()
-        self.host_done = trio.Event()
-        self.reader_done = trio.Event()
+        self.ready = anyio.Event()  # the block was entered, or entering failed
+        self.release = anyio.Event()
+        self.host_done = anyio.Event()
+        self.reader_done = anyio.Event()
         self.session.spawn(self._host, "batch-host")
         if not await self._wait(self.ready, "async with batcher (enter)"):
             raise StepFailed("enter")
@@ -96,9 +96,9 @@ class BatchModel(Model):
             "nudge": self.nudge,
         }
 
-    async def _wait(self, event: trio.Event, what: str) -> bool:
+    async def _wait(self, event: anyio.Event, what: str) -> bool:
         deadline = self.session.budgets.call_deadline
-        with trio.move_on_after(deadline):
+        with self.session.move_on_after(deadline):
             await event.wait()
             return True
         self.session.record("hang", what, deadline=deadline)
@@ -120,11 +120,11 @@ class BatchModel(Model):
 
     async def _consume(self) -> None:
         try:
-            batches = self.batcher.batches
+            receive = receiver(self.batcher.batches)
             while True:
                 try:
-                    batch = await batches.receive()
-                except trio.EndOfChannel:
+                    batch = await receive()
+                except self.implementation.end_errors:
                     self.session.record("batches_end")
                     return
                 try:

@@ -21,7 +21,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.group import GroupChecker
@@ -87,8 +87,8 @@ class GroupModel(Model):
         async def task() -> None:
             session.record("task_begin", number, group=group)
             try:
-                await trio.sleep(duration)
-            except trio.Cancelled:
+                await session.sleep(duration)
+            except anyio.get_cancelled_exc_class():
                 if script == "raise_if_cancelled":
                     raise fail(f"g{group}t{number}!cleanup") from None
                 session.record("task_end", number, group=group, outcome="cancelled", error=None)
@@ -113,7 +113,7 @@ class GroupModel(Model):
             self._task(group, number, duration, script, raised)
             for number, (duration, script) in zip(numbers, scripts, strict=True)
         ]
-        factory = self.implementation.factories["first_error_group"]
+        factory = self.session.factory("first_error_group")
         made = session.call_sync("first_error_group()", factory)
 
         async def run() -> tuple[str, str | None]:
@@ -124,7 +124,10 @@ class GroupModel(Model):
             except TaskError as exc:
                 return "error", exc.name if raised.get(exc.name) is exc else "foreign"
             except BaseExceptionGroup as exc:
-                if exc.subgroup(trio.Cancelled) is not None and exc.subgroup(Exception) is None:
+                if (
+                    exc.subgroup(anyio.get_cancelled_exc_class()) is not None
+                    and exc.subgroup(Exception) is None
+                ):
                     raise
                 return "exception_group", repr(exc)[:200]
             return "ok", None
@@ -132,9 +135,9 @@ class GroupModel(Model):
         session.record("group_begin", group, tasks=len(tasks))
         try:
             outcome, error = await session.call(f"group #{group}", run)
-        except trio.Cancelled:
-            if trio.current_effective_deadline() == -math.inf:
+        except anyio.get_cancelled_exc_class():
+            if anyio.current_effective_deadline() == -math.inf:
                 raise
-            session.record("crash", f"group #{group}", error="stray trio.Cancelled")
+            session.record("crash", f"group #{group}", error="stray cancellation")
             raise StepFailed("group") from None
         session.record("group_end", group, outcome=outcome, error=error)

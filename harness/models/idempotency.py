@@ -18,7 +18,6 @@ import itertools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ClassVar
 
-import trio
 from hypothesis import strategies as st
 
 from harness.checkers.idempotency import IdempotencyChecker
@@ -71,7 +70,7 @@ class IdempotencyModel(Model):
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the sink around the harness's effect."""
         self.keys = params["keys"]
-        factory = self.implementation.factories["idempotent_sink"]
+        factory = self.session.factory("idempotent_sink")
         self.sink = self.session.call_sync("idempotent_sink()", factory, effect=self._effect)
 
     async def _effect(self, key: Hashable, value: Any) -> None:
@@ -84,7 +83,7 @@ class IdempotencyModel(Model):
         fails = session.draw(st.booleans(), label="effect fails")
         session.record("effect_begin", ident, effect=number, value=shown)
         try:
-            await trio.sleep(duration)
+            await session.sleep(duration)
         except BaseException:
             session.record("effect_end", ident, effect=number, ok=False)
             raise
@@ -158,5 +157,5 @@ class IdempotencyModel(Model):
         """Let every delivery (and its redeliveries) finish."""
         waited = 0.0
         while self.open and waited < _TEARDOWN_WAIT:
-            await trio.sleep(1.0)
+            await self.session.sleep(1.0)
             waited += 1.0

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.ordering import OrderingChecker
@@ -58,7 +58,7 @@ class OrderingModel(Model):
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the stage and start the consumer."""
         self.window: int = params["window"]
-        make = self.implementation.factories["reorderer"]
+        make = self.session.factory("reorderer")
         self.stage: Any = self.session.call_sync(
             f"reorderer(window={self.window})", lambda: make(window=self.window)
         )
@@ -67,7 +67,7 @@ class OrderingModel(Model):
         #: How many items the consumer has received: its frontier.
         self.received = 0
         self.closed = False
-        self.reader_done = trio.Event()
+        self.reader_done = anyio.Event()
         self.session.spawn(self._consume, "ordering-consumer")
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -81,7 +81,7 @@ class OrderingModel(Model):
                 self.session.record("get_begin")
                 try:
                     got = await self.stage.get()
-                except trio.EndOfChannel:
+                except self.implementation.end_errors:
                     self.session.record("get_end", how="end")
                     return
                 except closed_errors:
@@ -152,7 +152,7 @@ class OrderingModel(Model):
             self.session.step("close()")
             self._close()
         deadline = self.session.budgets.call_deadline
-        with trio.move_on_after(deadline):
+        with self.session.move_on_after(deadline):
             await self.reader_done.wait()
             return
         self.session.record("hang", "get() after close", deadline=deadline)

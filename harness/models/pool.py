@@ -20,14 +20,14 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.pool import PoolChecker, PoolMetricsChecker
 from harness.checking import Checker
-from harness.contract import Implementation
+from harness.contract import STREAM_CLOSED_ERRORS, Implementation
 from harness.events import Scalar
-from harness.model import Model, Session, StepFailed
+from harness.model import Model, Session, StepFailed, receiver
 from harness.rules import Pattern
 
 #: Job durations: none equals a timeout below, so "timed out" is never a tie.
@@ -68,10 +68,10 @@ class PoolModel(Model):
         self.closed = False
         self.cancelled = False
         self.mode = "drain"
-        self.started = trio.Event()  # the block was entered, or entering failed
+        self.started = anyio.Event()  # the block was entered, or entering failed
         self.entered = False
-        self.leave_now = trio.Event()
-        self.host_done = trio.Event()
+        self.leave_now = anyio.Event()
+        self.host_done = anyio.Event()
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class PoolModel(Model):
         record = self.session.record
         record("job_start", job_id, duration=duration, raises=raises)
         try:
-            await trio.sleep(duration)
+            await self.session.sleep(duration)
         except BaseException:
             record("job_end", job_id, outcome="cancelled")
             raise
@@ -147,17 +147,17 @@ class PoolModel(Model):
         """Read ``results`` until it ends, recording each outcome."""
         record = self.session.record
         try:
-            results = self.pool.results
+            receive = receiver(self.pool.results)
         except Exception as exc:
             record("crash", "pool.results", error=repr(exc))
             return
         while True:
             try:
-                result = await results.receive()
-            except trio.EndOfChannel:
-                record("results_end", how="EndOfChannel")
+                result = await receive()
+            except self.implementation.end_errors as exc:
+                record("results_end", how=type(exc).__name__)
                 return
-            except (trio.ClosedResourceError, trio.BrokenResourceError) as exc:
+            except STREAM_CLOSED_ERRORS as exc:
                 # Someone closed the receive side under the reader: the results ended early.
                 record("results_end", how=type(exc).__name__)
                 return
@@ -173,7 +173,7 @@ class PoolModel(Model):
     # -- lifecycle ---------------------------------------------------------------------------
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the pool, enter its block in the host task, start the reader."""
-        factory = self.implementation.factories["worker_pool"]
+        factory = self.session.factory("worker_pool")
         self.pool = self.session.call_sync(
             "worker_pool()",
             factory,
@@ -185,7 +185,7 @@ class PoolModel(Model):
         )
         self.session.spawn(self.host, "pool-host")
         deadline = self.session.budgets.call_deadline
-        with trio.move_on_after(deadline):
+        with self.session.move_on_after(deadline):
             await self.started.wait()
         if not self.started.is_set():
             self.session.record("hang", "pool.__aenter__", deadline=deadline)
@@ -195,14 +195,21 @@ class PoolModel(Model):
         self.session.spawn(self.reader, "pool-reader")
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Submit (blocking or not), close, cancel, let time pass."""
-        return {
+        """Submit (blocking or not), close, cancel, let time pass.
+
+        Where running code cannot be interrupted (threads), ``cancel`` is not drawn: the
+        cancellation rules are waived there, and the instant a thread starts a job reaches the
+        harness only after it happened, so "no job starts after cancel" cannot be judged.
+        """
+        ops: dict[str, Callable[[], Awaitable[None]]] = {
             "submit": self.submit,
             "submit_nowait": self.submit_nowait,
             "close": self.close,
-            "cancel": self.cancel,
             "advance": self.advance,
         }
+        if self.session.runtime.interruptible:
+            ops["cancel"] = self.cancel
+        return ops
 
     async def observe(self) -> None:
         """Record the pool's counters at every settled instant (capability ``metrics``)."""
@@ -218,7 +225,7 @@ class PoolModel(Model):
         """Drain (close and leave) or cancel; wait for the block to exit, under a deadline."""
         if self.host_done.is_set():
             return
-        if not self.cancelled:
+        if not self.cancelled and self.session.runtime.interruptible:
             self.mode = self.session.draw(st.sampled_from(["drain", "cancel"]), label="teardown")
         if self.mode == "cancel" or self.cancelled:
             self.mode = "cancel"
@@ -233,7 +240,7 @@ class PoolModel(Model):
             await self.session.settle()
         # A drain may legitimately take as long as every job run back to back.
         deadline = self.session.budgets.call_deadline + sum(self.durations.values())
-        with trio.move_on_after(deadline):
+        with self.session.move_on_after(deadline):
             await self.host_done.wait()
         if not self.host_done.is_set():
             self.session.record("hang", "pool block exit", deadline=deadline)
@@ -262,7 +269,7 @@ class PoolModel(Model):
             except closed_errors:
                 record("submit_closed", job_id)
                 return
-            except trio.Cancelled:
+            except anyio.get_cancelled_exc_class():
                 record("submit_cancelled", job_id)
                 raise
             except Exception as exc:
@@ -281,7 +288,7 @@ class PoolModel(Model):
         record("submit", job_id, duration=duration, raises=raises, blocking=False)
         try:
             self.pool.submit_nowait(job_id, job)
-        except trio.WouldBlock:
+        except self.implementation.would_block_errors:
             record("submit_full", job_id)
             return
         except self.implementation.closed_errors:

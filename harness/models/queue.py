@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.queue import QueueChecker
@@ -67,12 +67,12 @@ class QueueModel(Model):
         self.closed = False
         self.items = itertools.count()
         self.getter_ids = itertools.count()
-        self.put_scopes: dict[int, trio.CancelScope] = {}
-        self.get_scopes: dict[int, trio.CancelScope] = {}
+        self.put_scopes: dict[int, anyio.CancelScope] = {}
+        self.get_scopes: dict[int, anyio.CancelScope] = {}
 
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the queue through the implementation's factory."""
-        factory = self.implementation.factories[params["factory"]]
+        factory = self.session.factory(params["factory"])
         kwargs = {k: params[k] for k in ("capacity", "policy") if params[k] is not None}
         self.queue = self.session.call_sync(f"{params['factory']}()", factory, **kwargs)
         self.dropping = params["factory"] == "dropping_queue"
@@ -103,7 +103,7 @@ class QueueModel(Model):
         """Start a blocking put in its own task."""
         item = next(self.items)
         self.session.step(f"put({item})")
-        scope = trio.CancelScope()
+        scope = anyio.CancelScope()
         self.put_scopes[item] = scope
 
         async def run() -> None:
@@ -132,7 +132,7 @@ class QueueModel(Model):
         self.session.record("put", item, mode="nowait")
         try:
             self.queue.put_nowait(item)
-        except trio.WouldBlock:
+        except self.implementation.would_block_errors:
             self.session.record("put_full", item)
             return
         except self.implementation.closed_errors:
@@ -162,7 +162,7 @@ class QueueModel(Model):
         """Start a blocking get in its own task."""
         getter = next(self.getter_ids)
         self.session.step(f"get() #{getter}")
-        scope = trio.CancelScope()
+        scope = anyio.CancelScope()
         self.get_scopes[getter] = scope
 
         async def run() -> None:
@@ -170,7 +170,7 @@ class QueueModel(Model):
                 self.session.record("get", getter, mode="blocking")
                 try:
                     item = await self.queue.get()
-                except trio.EndOfChannel:
+                except self.implementation.end_errors:
                     self.session.record("get_end", getter)
                     return
                 except Exception as exc:
@@ -191,10 +191,10 @@ class QueueModel(Model):
         self.session.record("get", getter, mode="nowait")
         try:
             item = self.queue.get_nowait()
-        except trio.WouldBlock:
+        except self.implementation.would_block_errors:
             self.session.record("get_empty", getter)
             return
-        except trio.EndOfChannel:
+        except self.implementation.end_errors:
             self.session.record("get_end", getter)
             return
         except Exception as exc:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any, ClassVar, Final
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.rate import RateChecker
@@ -74,13 +74,13 @@ class RateModel(Model):
         self.gate = False
         self.waiter_ids = itertools.count()
         self.probe_ids = itertools.count()
-        self.scopes: dict[int, trio.CancelScope] = {}
+        self.scopes: dict[int, anyio.CancelScope] = {}
 
     async def setup(self, params: dict[str, Any]) -> None:
         """Build the limiter; the ideal bucket starts full at this instant."""
         self.params = params
         factory_name = params["factory"]
-        factory = self.implementation.factories[factory_name]
+        factory = self.session.factory(factory_name)
         keys = ("interval",) if factory_name == "leaky_bucket" else ("rate", "burst")
         kwargs = {key: params[key] for key in keys}
         self.limiter = self.session.call_sync(f"{factory_name}()", factory, **kwargs)
@@ -121,7 +121,7 @@ class RateModel(Model):
         weight = self._weight()
         what = f"acquire({weight}) #{waiter}"
         self.session.step(what)
-        scope = trio.CancelScope()
+        scope = anyio.CancelScope()
         self.scopes[waiter] = scope
         args = self._args(weight)
 

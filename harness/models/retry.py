@@ -24,7 +24,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import trio
+import anyio
 from hypothesis import strategies as st
 
 from harness.checkers.retry import RetryChecker, RetryMetricsChecker
@@ -95,7 +95,7 @@ class RetryModel(Model):
         """Build the retrier through the implementation's factory."""
         self.max_attempts = params["max_attempts"]
         kwargs = {k: params[k] for k in ("max_attempts", "base", "factor", "cap", "jitter", "seed")}
-        factory = self.implementation.factories["retrier"]
+        factory = self.session.factory("retrier")
         self.retrier = self.session.call_sync("retrier()", factory, retryable=_retryable, **kwargs)
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -128,8 +128,8 @@ class RetryModel(Model):
             session.record("attempt_begin", number, attempt=attempt)
             duration, outcome = script[attempt - 1] if attempt <= len(script) else (0.1, "retry")
             try:
-                await trio.sleep(duration)
-            except trio.Cancelled:
+                await session.sleep(duration)
+            except anyio.get_cancelled_exc_class():
                 session.record("attempt_cancelled", number, attempt=attempt)
                 raise
             if outcome == "ok":
@@ -159,29 +159,29 @@ class RetryModel(Model):
                 return "error", named[0] if named else "foreign"
             return "ok", value
 
-        scope = trio.CancelScope()
+        scope = anyio.CancelScope()
 
         async def canceller() -> None:
             assert cancel_at is not None
-            await trio.sleep(cancel_at)
+            await session.sleep(cancel_at)
             if not done:
                 session.record("cancel", number)
                 scope.cancel()
 
         session.record("call_begin", number, cancel_at=cancel_at)
         outcome: tuple[str, Any] | None = None
-        async with trio.open_nursery() as nursery:
+        async with anyio.create_task_group() as nursery:
             if cancel_at is not None:
                 nursery.start_soon(canceller)
             try:
                 with scope:
                     outcome = await session.call(f"call #{number}", run)
-            except trio.Cancelled:
+            except anyio.get_cancelled_exc_class():
                 # Cancelled from anywhere but our scope: the session's own deadline
                 # propagates; a stray one came out of the implementation unprovoked.
-                if trio.current_effective_deadline() == -math.inf:
+                if anyio.current_effective_deadline() == -math.inf:
                     raise
-                session.record("crash", f"call #{number}", error="stray trio.Cancelled")
+                session.record("crash", f"call #{number}", error="stray cancellation")
                 raise StepFailed("call") from None
             finally:
                 done = True

@@ -315,3 +315,40 @@ def test_metrics_flags_counter_drift() -> None:
     ]
     violations, _ = run(trace)
     assert violations == {"METRICS-CONSISTENT"}
+
+
+def test_finished_jobs_are_forgotten_so_memory_stays_flat() -> None:
+    checker = PoolChecker(PARAMS)
+    checker.done.limit = 8
+    trace = TraceChecker([checker])
+    trace.feed_all([ev(0, "params", None, **PARAMS), ev(0, "entered")])
+    for ident in range(1, 101):
+        t = float(ident)
+        trace.feed_all(
+            [
+                *submit(t, ident, 0.0),
+                ev(t, "job_start", ident, duration=0.0, raises=False),
+                ev(t, "job_end", ident, outcome="ok"),
+                ev(t, "result", ident, status="ok"),
+                ev(t, "idle"),
+            ]
+        )
+    assert len(checker.done) == 8
+    assert not checker.jobs
+    assert checker.violations == []
+    # A duplicate outcome of a long-forgotten job is still an EXACTLY-ONCE violation.
+    trace.feed(ev(101.0, "result", 1, status="ok"))
+    assert {v.rule_id for v in checker.violations} == {"POOL-EXACTLY-ONCE"}
+
+
+@pytest.mark.parametrize("status", ["error", "ok"])
+def test_timeout_flags_a_timed_out_job_reported_with_another_status(status: str) -> None:
+    trace = [
+        ev(0, "entered"),
+        *submit(0, 1, 2.0),
+        ev(0, "job_start", 1, duration=2.0, raises=False),
+        ev(1.5, "job_end", 1, outcome="cancelled"),
+        ev(1.5, "result", 1, status=status),
+    ]
+    violations, _ = run(trace)
+    assert violations == {"POOL-TIMEOUT"}

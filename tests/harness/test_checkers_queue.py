@@ -151,3 +151,25 @@ def test_violating_trace_is_flagged(
     params: dict[str, Any], events: list[Event], rule_id: str
 ) -> None:
     assert rule_id in rules_broken(params, events)
+
+
+def test_taken_items_are_forgotten_so_memory_stays_flat() -> None:
+    checker = QueueChecker({**BOUNDED, "capacity": 4})
+    checker.taken.limit = 8
+    trace = TraceChecker([checker])
+    for item in range(100):
+        trace.feed_all(
+            [
+                ev("put", item, mode="nowait"),
+                ev("put_ok", item),
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=item),
+                ev("idle"),
+            ]
+        )
+    assert len(checker.taken) == 8
+    assert not checker.held
+    assert checker.violations == []
+    # An item taken long ago coming out again is still a conservation violation.
+    trace.feed_all([ev("get", "g", mode="nowait"), ev("get_ok", "g", item=0)])
+    assert {v.rule_id for v in checker.violations} == {"QUEUE-CONSERVATION"}

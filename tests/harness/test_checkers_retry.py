@@ -243,3 +243,39 @@ def test_retry_counter_spans_calls() -> None:
         ev(10.6, "metrics", None, counters={"retries": 3}),
     ]
     assert run(exhausted()[:-1] + second)[0] == set()
+
+
+SCHEDULE = {**PARAMS, "base": 0.1, "factor": 2.0, "cap": 0.3, "jitter": "equal"}
+
+
+def declared(bounds: list[tuple[float, float]]) -> list[Event]:
+    """A call of three failing attempts declaring ``bounds``, each delay at its upper bound."""
+    events = [ev(0.0, "params", None, **SCHEDULE), ev(0.0, "call_begin", 0)]
+    t = 0.0
+    for n, (low, high) in enumerate(bounds, start=1):
+        events += [ev(t, "attempt_begin", 0, attempt=n), fail(t + 1.0, n, low=low, high=high)]
+        t += 1.0 + high
+    return events
+
+
+def test_bounds_of_the_built_schedule_pass() -> None:
+    # d = min(0.3, 0.1 * 2**(n-1)) = 0.1, 0.2, 0.3; equal jitter declares [d/2, d].
+    found, _ = run(declared([(0.05, 0.1), (0.1, 0.2), (0.15, 0.3)]), SCHEDULE)
+    assert "RETRY-BACKOFF" not in found
+
+
+def test_bounds_that_drift_from_the_built_schedule_are_flagged() -> None:
+    # The second failure declares the first's bounds again: a schedule that never grows, with
+    # every delay inside what the retrier itself declared.
+    found, checker = run(declared([(0.05, 0.1), (0.05, 0.1)]), SCHEDULE)
+    assert found == {"RETRY-BACKOFF"}
+    (violation,) = checker.violations()
+    assert "[0.1, 0.2]" in violation.message
+
+
+def test_full_jitter_declared_as_no_jitter_is_flagged() -> None:
+    params = {**SCHEDULE, "jitter": "full"}
+    events = [ev(0.0, "params", None, **params), ev(0.0, "call_begin", 0)]
+    events += [ev(0.0, "attempt_begin", 0, attempt=1), fail(1.0, 1, low=0.1, high=0.1)]
+    found, _ = run(events, params)
+    assert found == {"RETRY-BACKOFF"}

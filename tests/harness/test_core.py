@@ -130,7 +130,7 @@ def test_cli_check_flags_a_broken_queue_and_writes_reports(
         [
             "check",
             "--impl",
-            "tests.harness.broken.queue:lifo",
+            "tests.mutants.queue:lifo",
             "--pattern",
             "queue",
             "--profile",
@@ -156,7 +156,7 @@ def test_cli_check_flags_a_broken_queue_and_writes_reports(
             [
                 "replay",
                 "--impl",
-                "tests.harness.broken.queue:lifo",
+                "tests.mutants.queue:lifo",
                 "--pattern",
                 "queue",
                 "--blob",

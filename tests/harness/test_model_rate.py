@@ -1,13 +1,11 @@
-"""The rate model passes the reference and catches each broken limiter with its rule."""
+"""The rate model passes the reference and catches a broken limiter with its rule."""
 
 from __future__ import annotations
-
-import pytest
 
 from harness.models.rate import RateModel
 from harness.plugin import load_implementation
 from harness.rules import Pattern, rules_for
-from harness.search import PROFILES, Profile, search_model
+from harness.search import PROFILES, search_model
 
 RATE_RULES = {r.id for r in rules_for(Pattern.RATE)}
 
@@ -21,25 +19,14 @@ def test_reference_passes_every_rate_rule() -> None:
     assert outcome.exercised >= RATE_RULES
 
 
-@pytest.mark.parametrize(
-    ("mutant", "rule_id"),
-    [
-        ("uncapped_refill", "RATE-BOUND"),
-        ("leaky_catch_up", "RATE-BOUND"),
-        ("polling", "RATE-NO-OVERTHROTTLE"),
-        ("barging_try_acquire", "RATE-NO-OVERTHROTTLE"),
-        ("lifo_waiters", "RATE-NO-OVERTHROTTLE"),
-        ("dead_waiter", "RATE-CANCEL-NO-LOSS"),
-        ("cancel_consumes", "RATE-CANCEL-NO-LOSS"),
-        ("strict_gate", "RATE-SHED-ONLY-WHEN-EMPTY"),
-        ("uncounted_rejections", "METRICS-CONSISTENT"),
-    ],
-)
-def test_broken_limiter_is_caught(mutant: str, rule_id: str) -> None:
-    implementation = load_implementation(f"tests.harness.broken.rate:{mutant}")
-    outcome = search_model(RateModel, implementation, Profile("mutant", 100, derandomize=True))
+def test_a_broken_limiter_yields_a_minimal_replayable_counterexample() -> None:
+    # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
+    # the shape of what the search hands back.
+    implementation = load_implementation("tests.mutants.rate:uncapped_refill")
+    outcome = search_model(RateModel, implementation, PROFILES["ci"])
     assert outcome.error is None
-    assert rule_id in outcome.failures, f"found only {sorted(outcome.failures)}"
-    counterexample = outcome.failures[rule_id]
+    assert "RATE-BOUND" in outcome.failures, f"found only {sorted(outcome.failures)}"
+    counterexample = outcome.failures["RATE-BOUND"]
     assert counterexample.steps, "a counterexample lists its steps"
     assert counterexample.blob, "a counterexample carries its replay blob"
+    assert counterexample.evidence, "a counterexample shows the offending events"

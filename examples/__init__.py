@@ -1,0 +1,1 @@
+"""Example implementations and programs validated by poolcheck (run in the tests)."""

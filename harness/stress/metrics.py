@@ -1,0 +1,162 @@
+"""What a stress run measures, in memory that does not grow with the run's length.
+
+Latencies go to HDR histograms (microseconds of virtual time, 3 significant digits), counts to
+plain counters, and time series to :class:`TimeSeries`, which halves its resolution whenever
+it would need more than ``MAX_BUCKETS`` buckets, so an hour-long run and a second-long one
+both plot from a few hundred points.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Final
+
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+
+MAX_BUCKETS: Final = 400
+LATENCIES: Final = ("queue_wait", "service", "end_to_end")
+PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9)
+_MICROS: Final = 1_000_000
+
+
+class TimeSeries:
+    """Per-bucket sums (``sum`` columns) and maxima (``max`` columns) over virtual time."""
+
+    def __init__(self, columns: dict[str, str], width: float = 0.01) -> None:
+        self.kinds = columns
+        self.width = width
+        self.columns: dict[str, list[float]] = {name: [] for name in columns}
+
+    def _index(self, t: float) -> int:
+        index = int(t / self.width)
+        while index >= MAX_BUCKETS:
+            self._coarsen()
+            index = int(t / self.width)
+        for values in self.columns.values():
+            if len(values) <= index:
+                values.extend([0.0] * (index + 1 - len(values)))
+        return index
+
+    def _coarsen(self) -> None:
+        self.width *= 2
+        for name, values in self.columns.items():
+            pairs = [
+                (values[i], values[i + 1] if i + 1 < len(values) else 0.0)
+                for i in range(0, len(values), 2)
+            ]
+            if self.kinds[name] == "sum":
+                self.columns[name] = [a + b for a, b in pairs]
+            else:
+                self.columns[name] = [max(a, b) for a, b in pairs]
+
+    def add(self, name: str, t: float, amount: float = 1.0) -> None:
+        """Add ``amount`` to a ``sum`` column at instant ``t``."""
+        index = self._index(t)
+        self.columns[name][index] += amount
+
+    def gauge(self, name: str, t: float, value: float) -> None:
+        """Record a level for a ``max`` column at instant ``t`` (the bucket keeps the max)."""
+        index = self._index(t)
+        values = self.columns[name]
+        if value > values[index]:
+            values[index] = value
+
+    def to_json(self) -> dict[str, Any]:
+        """The series as bucket width plus one list per column."""
+        return {"bucket_seconds": self.width, **self.columns}
+
+
+class Metrics:
+    """Throughput, latency percentiles, gauges over time and outcome counters of one run."""
+
+    def __init__(self) -> None:
+        self.histograms = {name: HdrHistogram(1, 10**12, 3) for name in LATENCIES}
+        self.counters: Counter[str] = Counter()
+        # hdrh's own mean walks the whole histogram in Python; a running sum is exact and free.
+        self.latency_sums: dict[str, float] = dict.fromkeys(LATENCIES, 0.0)
+        self.series = TimeSeries(
+            {
+                "completed": "sum",
+                "queue_length": "max",
+                "busy": "max",
+                "admitted": "sum",
+                "offered": "sum",
+            }
+        )
+        self.busy = 0
+        self._busy_since = 0.0
+        self.busy_seconds = 0.0
+        self.first_t: float | None = None
+        self.last_t = 0.0
+
+    def latency(self, name: str, seconds: float) -> None:
+        """Record one latency sample (virtual seconds)."""
+        self.histograms[name].record_value(max(1, round(seconds * _MICROS)))
+        self.latency_sums[name] += seconds
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Count an outcome (completed, failed, dropped, rejected, retries, ...)."""
+        self.counters[name] += amount
+
+    def completed(self, t: float, outcome: str = "completed") -> None:
+        """A unit of work finished at ``t`` with ``outcome``."""
+        self.counters[outcome] += 1
+        self.series.add("completed", t)
+        self._stamp(t)
+
+    def offered(self, t: float) -> None:
+        """A unit of work was offered at ``t``."""
+        self.counters["offered"] += 1
+        self.series.add("offered", t)
+        self._stamp(t)
+
+    def admitted(self, t: float, weight: int = 1) -> None:
+        """A rate limiter admitted ``weight`` at ``t``."""
+        self.counters["admitted"] += weight
+        self.series.add("admitted", t, weight)
+        self._stamp(t)
+
+    def queue_length(self, t: float, n: int) -> None:
+        """The queue's length at a settled instant."""
+        self.series.gauge("queue_length", t, n)
+
+    def set_busy(self, t: float, busy: int) -> None:
+        """How many workers are busy from ``t`` on (integrated for utilization)."""
+        self.busy_seconds += self.busy * (t - self._busy_since)
+        self._busy_since = t
+        self.busy = busy
+        self.series.gauge("busy", t, busy)
+
+    def _stamp(self, t: float) -> None:
+        if self.first_t is None:
+            self.first_t = t
+        self.last_t = t
+
+    def summary(self, virtual_seconds: float, workers: int | None) -> dict[str, Any]:
+        """Everything measured, as JSON-ready numbers."""
+        finished = self.series.columns["completed"]
+        done = sum(finished)
+        latencies = {}
+        for name, histogram in self.histograms.items():
+            if histogram.get_total_count() == 0:
+                continue
+            count = histogram.get_total_count()
+            # One pass over the histogram for every percentile at once.
+            values = histogram.get_percentile_to_value_dict(list(PERCENTILES))
+            latencies[name] = {
+                "count": count,
+                "mean": self.latency_sums[name] / count,
+                "max": histogram.get_max_value() / _MICROS,
+                **{f"p{p:g}": values[p] / _MICROS for p in PERCENTILES},
+            }
+        utilization = None
+        if workers and virtual_seconds > 0:
+            self.set_busy(virtual_seconds, self.busy)
+            utilization = self.busy_seconds / (workers * virtual_seconds)
+        return {
+            "throughput_per_virtual_second": done / virtual_seconds if virtual_seconds else None,
+            "counters": dict(sorted(self.counters.items())),
+            "latency_seconds": latencies,
+            "worker_utilization": utilization,
+            "series": self.series.to_json(),
+        }

@@ -1,1 +1,0 @@
-"""Deliberately broken implementations, one module per pattern: each must be caught."""
