@@ -123,6 +123,13 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
     unsupported = backend.unsupported if backend else {}
     results = []
     for rule in RULES.values():
+        relevant = [
+            by_pattern[str(p)]
+            for p in patterns()
+            if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)
+        ]
+        if not relevant:
+            continue  # its pattern was not selected for this run
         if rule.id in waived:
             reason = f"not judged on the {implementation.backend} backend: {waived[rule.id]}"
             results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
@@ -136,13 +143,15 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
                 )
             )
             continue
-        relevant = [
-            by_pattern[str(p)]
-            for p in patterns()
-            if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)
-        ]
-        if not relevant:
-            continue  # its pattern was not selected for this run
+        if rule.factories and not any(name in implementation.factories for name in rule.factories):
+            results.append(
+                RuleResult(
+                    rule,
+                    Verdict.NOT_APPLICABLE,
+                    reason=f"only {' or '.join(rule.factories)} can break it; none provided",
+                )
+            )
+            continue
         ran = [run for run in relevant if run.applicable]
         if not ran:
             results.append(

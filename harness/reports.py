@@ -24,6 +24,7 @@ from harness.backends import backend_note
 from harness.checking import Verdict
 from harness.conformance import REPORT_FORMAT_VERSION, PatternRun, RuleResult, exit_code
 from harness.contract import Implementation
+from harness.rules import RULES
 
 _ICON = {
     Verdict.PASS: "✅ pass",
@@ -52,6 +53,8 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a report is meant to be read (CI artifacts).
+        os.chmod(temp, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -140,17 +143,21 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
         + " |"
     )
     lines += [header, "|" + "---|" * (4 + len(results))]
-    for row, first in enumerate(results[0].results if results else []):
+    # Rows by rule ID, so implementations that were judged on different rules still line up.
+    by_rule = [{x.rule.id: x for x in r.results} for r in results]
+    for rule in RULES.values():
+        if not any(rule.id in verdicts for verdicts in by_rule):
+            continue
         cells = []
-        for r in results:
-            x = r.results[row]
-            cell = _ICON[x.verdict]
-            if x.verdict is Verdict.PASS:
+        for verdicts in by_rule:
+            x = verdicts.get(rule.id)
+            cell = "" if x is None else _ICON[x.verdict]
+            if x is not None and x.verdict is Verdict.PASS:
                 cell += f" ({x.examples})"
             cells.append(cell)
-        tier = first.rule.tier + (f" ({first.rule.capability})" if first.rule.capability else "")
+        tier = rule.tier + (f" ({rule.capability})" if rule.capability else "")
         lines.append(
-            f"| {first.rule.id} | {first.rule.pattern or 'all'} | {first.rule.kind} | {tier} | "
+            f"| {rule.id} | {rule.pattern or 'all'} | {rule.kind} | {tier} | "
             + " | ".join(cells)
             + " |"
         )

@@ -43,6 +43,9 @@ class Rule:
     kind: Kind
     statement: str
     capability: str | None = None
+    #: The factories whose objects this rule is about (empty: every factory of the pattern);
+    #: an implementation that provides none of them gets ``not-applicable``.
+    factories: tuple[str, ...] = ()
 
     @property
     def tier(self) -> str:
@@ -60,6 +63,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§2",
         S,
         "A bounded or dropping queue never holds more items than its capacity.",
+        factories=("bounded_queue", "dropping_queue"),
     ),
     Rule(
         "QUEUE-BACKPRESSURE",
@@ -78,6 +82,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "A dropping queue drops only when full: drop-newest refuses the offer, drop-oldest "
         "evicts the head, and every drop is counted.",
         "drop_policy",
+        factories=("dropping_queue",),
     ),
     Rule(
         "QUEUE-CONSERVATION",
@@ -215,6 +220,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         L,
         "A waiter is admitted as soon as the algorithm has the tokens for it, in FIFO order; "
         "no waiter starves.",
+        factories=("token_bucket", "leaky_bucket"),
     ),
     Rule(
         "RATE-SHED-ONLY-WHEN-EMPTY",
@@ -222,6 +228,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§6",
         S,
         "A shedding gate rejects work only when no token is available.",
+        factories=("shedding_gate",),
     ),
     Rule(
         "RATE-CANCEL-NO-LOSS",
@@ -229,6 +236,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§6",
         S,
         "A cancelled acquire consumes no token and does not hold up the waiters behind it.",
+        factories=("token_bucket", "leaky_bucket"),
     ),
     Rule(
         "BATCH-BOUNDS",

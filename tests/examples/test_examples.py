@@ -141,3 +141,14 @@ def test_a_bad_spec_is_one_line_and_exit_2(spec: str, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert spec in done.stderr
+
+
+def test_the_readme_token_bucket_passes_and_gate_rules_do_not_apply(tmp_path: Path) -> None:
+    code, rules, out = check("examples.tiny_bucket:implementation", tmp_path)
+    assert code == 0, out
+    for rule_id in ("RATE-BOUND", "RATE-NO-OVERTHROTTLE", "RATE-CANCEL-NO-LOSS", "NO-HANG"):
+        assert rules[rule_id]["verdict"] == "pass", rules[rule_id]
+    # Only a shedding gate can break this rule, and the example has none: not a silent pass.
+    shed = rules["RATE-SHED-ONLY-WHEN-EMPTY"]
+    assert shed["verdict"] == "not-applicable"
+    assert "shedding_gate" in shed["reason"]

@@ -280,3 +280,12 @@ def test_guard_rules_catch_broken_implementations(spec: str, rule_id: str) -> No
     outcome = search_model(QueueModel, implementation, PROFILES["ci"])
     assert outcome.error is None
     assert rule_id in outcome.failures, sorted(outcome.failures)
+
+
+def test_rule_factories_name_factories_of_the_rules_pattern() -> None:
+    from harness.contract import FACTORIES
+
+    for rule in RULES.values():
+        for name in rule.factories:
+            assert name in FACTORIES, (rule.id, name)
+            assert FACTORIES[name][0] is rule.pattern, (rule.id, name)
