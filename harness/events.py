@@ -29,6 +29,14 @@ TRACE_FORMAT_VERSION: Final = 1
 #: Scalar values allowed as ids and data fields: they must survive a JSON round trip.
 Scalar = str | int | float | bool | None
 
+
+def as_scalar(value: object) -> Scalar:
+    """``value`` itself when it is a JSON scalar, else its ``repr`` (ids of foreign objects)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 

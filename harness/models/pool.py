@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from harness.checkers.pool import PoolChecker, PoolMetricsChecker
 from harness.checking import Checker
 from harness.contract import STREAM_CLOSED_ERRORS, Implementation
-from harness.events import Scalar
+from harness.events import as_scalar
 from harness.model import Model, Session, StepFailed, receiver
 from harness.rules import Pattern
 
@@ -38,12 +38,6 @@ TIMEOUTS = (None, 0.75, 1.5)
 
 class JobFailed(Exception):
     """What the harness handler raises for a job drawn to fail."""
-
-
-def _scalar(value: object) -> Scalar:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
 
 
 class PoolModel(Model):
@@ -138,8 +132,8 @@ class PoolModel(Model):
         for entry in undelivered:
             record(
                 "undelivered",
-                _scalar(getattr(entry, "id", entry)),
-                status=_scalar(getattr(entry, "status", None)),
+                as_scalar(getattr(entry, "id", entry)),
+                status=as_scalar(getattr(entry, "status", None)),
             )
         record("exit")
 
@@ -166,8 +160,8 @@ class PoolModel(Model):
                 return
             record(
                 "result",
-                _scalar(getattr(result, "id", result)),
-                status=_scalar(getattr(result, "status", None)),
+                as_scalar(getattr(result, "id", result)),
+                status=as_scalar(getattr(result, "status", None)),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

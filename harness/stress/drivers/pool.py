@@ -11,21 +11,13 @@ from typing import Any, ClassVar
 
 import trio
 
+from harness.events import as_scalar
+from harness.models.pool import JobFailed
 from harness.rules import Pattern
 from harness.stress.drivers.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
 
 _OUTCOME = {"ok": "completed", "error": "failed", "timeout": "timed_out", "cancelled": "cancelled"}
-
-
-class JobFailed(Exception):
-    """What the harness handler raises for a job drawn to fail."""
-
-
-def _scalar(value: object) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
 
 
 class PoolDriver(Driver):
@@ -110,8 +102,8 @@ class PoolDriver(Driver):
             record("crash", "pool.undelivered", error=repr(exc)[:200])
             return
         for entry in undelivered:
-            ident = _scalar(getattr(entry, "id", entry))
-            status = _scalar(getattr(entry, "status", None))
+            ident = as_scalar(getattr(entry, "id", entry))
+            status = as_scalar(getattr(entry, "status", None))
             record("undelivered", ident, status=status)
             self._finished(ident, str(status))
         record("exit")
@@ -142,8 +134,8 @@ class PoolDriver(Driver):
             except Exception as exc:
                 record("crash", "results.receive()", error=repr(exc)[:200])
                 return
-            ident = _scalar(getattr(result, "id", result))
-            status = _scalar(getattr(result, "status", None))
+            ident = as_scalar(getattr(result, "id", result))
+            status = as_scalar(getattr(result, "status", None))
             record("result", ident, status=status)
             self._finished(ident, str(status))
 
