@@ -105,8 +105,8 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         P.POOL,
         "§3",
         S,
-        "Each accepted job yields exactly one outcome carrying its identity, and runs at "
-        "most once.",
+        "Each accepted job yields exactly one outcome carrying its identity (and, when ok, "
+        "the handler's return value; when failed, its error), and runs at most once.",
     ),
     Rule(
         "POOL-RESULTS-CLOSED-ONCE",

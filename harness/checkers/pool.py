@@ -15,8 +15,11 @@ kind               id          data / meaning
 ``submit_full``    job         ``submit_nowait`` raised ``WouldBlock``: not accepted
 ``submit_cancelled`` job       a blocked submit was cancelled: not accepted
 ``job_start``      job         the handler began (``duration``, ``raises``)
-``job_end``        job         the handler ended: ``outcome`` = ok | error | cancelled
-``result``         job         the reader received a result: ``status``
+``job_end``        job         the handler ended: ``outcome`` = ok | error | cancelled; an ok
+                               one may give the handler's return value as ``returned``
+``result``         job         the reader received a result: ``status``; optionally ``value``
+                               (an ok result's value) and ``error`` (an error result's error,
+                               null when it carries none)
 ``results_end``    --          the reader saw the results end (``how``: ``EndOfChannel`` or the
                                error a closed receive side raised)
 ``close``          --          ``close()`` returned (graceful drain requested)
@@ -70,6 +73,9 @@ class _Job:
     started_at: float | None = None
     ended: str | None = None
     outcomes: int = 0
+    #: What the handler returned, when the trace says (``job_end`` with ``returned``).
+    returned: Any = None
+    has_returned: bool = False
 
 
 class PoolChecker(Checker):
@@ -225,6 +231,8 @@ class PoolChecker(Checker):
             return  # the start was already judged
         outcome = str(event.get("outcome"))
         job.ended = outcome
+        if outcome == "ok" and "returned" in event.data:
+            job.returned, job.has_returned = event.get("returned"), True
         self.running.discard(ident)
         if self.timeout is not None:
             self.exercise(TIMEOUT)
@@ -273,7 +281,24 @@ class PoolChecker(Checker):
         self.waiting.discard(ident)
         self.occupied.discard(ident)
         self._judge_status(event, job, status, where)
+        self._judge_payload(event, job, status, where)
         self._maybe_done(ident, job)
+
+    def _judge_payload(self, event: Event, job: _Job, status: str, where: str) -> None:
+        """An ok outcome carries what the handler returned; an error one carries an error."""
+        if status == "ok" and job.has_returned and "value" in event.data:
+            value = event.get("value")
+            if value != job.returned:
+                self.violate(
+                    EXACTLY_ONCE,
+                    f"job {event.id!r} reported ok with value {value!r} in {where}, "
+                    f"but its handler returned {job.returned!r}",
+                    event,
+                )
+        elif status == "error" and "error" in event.data and event.get("error") is None:
+            self.violate(
+                EXACTLY_ONCE, f"job {event.id!r} reported error in {where} without its error", event
+            )
 
     def _judge_status(self, event: Event, job: _Job, status: str, where: str) -> None:
         ident = event.id

@@ -36,6 +36,16 @@ DURATIONS = (0.0, 0.5, 1.0, 2.0)
 TIMEOUTS = (None, 0.75, 1.5)
 
 
+def payload_of(result: object) -> dict[str, Any]:
+    """A result's ``value`` and ``error`` as event data, for those attributes it has."""
+    payload: dict[str, Any] = {}
+    if hasattr(result, "value"):
+        payload["value"] = as_scalar(result.value)
+    if hasattr(result, "error"):
+        payload["error"] = None if result.error is None else repr(result.error)
+    return payload
+
+
 class JobFailed(Exception):
     """What the harness handler raises for a job drawn to fail."""
 
@@ -101,7 +111,7 @@ class PoolModel(Model):
         if raises:
             record("job_end", job_id, outcome="error")
             raise JobFailed(job_id)
-        record("job_end", job_id, outcome="ok")
+        record("job_end", job_id, outcome="ok", returned=job_id)
         return job_id
 
     async def host(self) -> None:
@@ -162,6 +172,7 @@ class PoolModel(Model):
                 "result",
                 as_scalar(getattr(result, "id", result)),
                 status=as_scalar(getattr(result, "status", None)),
+                **payload_of(result),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -352,3 +352,31 @@ def test_timeout_flags_a_timed_out_job_reported_with_another_status(status: str)
     ]
     violations, _ = run(trace)
     assert violations == {"POOL-TIMEOUT"}
+
+
+def finished(status: str, **payload: Any) -> list[Event]:
+    return [
+        ev(0, "entered"),
+        *submit(0, 1, 1.0, raises=status == "error"),
+        ev(0, "job_start", 1, duration=1.0, raises=status == "error"),
+        ev(1.0, "job_end", 1, outcome=status, **({"returned": 1} if status == "ok" else {})),
+        ev(1.0, "result", 1, status=status, **payload),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "flagged"),
+    [
+        ("ok", {"value": 1}, False),
+        ("ok", {"value": None}, True),
+        ("ok", {"value": 2}, True),
+        ("ok", {}, False),  # a result without a value attribute: nothing to compare
+        ("error", {"error": "JobFailed(1)"}, False),
+        ("error", {"error": None}, True),
+    ],
+)
+def test_exactly_once_checks_the_value_or_error_a_result_carries(
+    status: str, payload: dict[str, Any], flagged: bool
+) -> None:
+    violations, _ = run(finished(status, **payload))
+    assert ("POOL-EXACTLY-ONCE" in violations) is flagged, violations
