@@ -9,16 +9,20 @@ Event kinds read (the group model writes them):
 ``task_end`` (id: task number; ``group``, ``outcome``, ``error``)
     the task returned (``ok``), raised the exception named ``error`` (``raise``; names are
     unique per exception object) or was interrupted by ``Cancelled`` (``cancelled``).
+``group_cancel`` (id: group number)
+    the caller cancelled a scope around the group's block (an outer cancellation).
 ``group_end`` (id: group number; ``outcome``, ``error``)
     the block exited: ``ok``, ``error`` (raised the task exception named ``error``, or
-    ``"foreign"`` for any other exception object) or ``exception_group`` (raised a group of
-    errors instead of the first one).
+    ``"foreign"`` for any other exception object), ``exception_group`` (raised a group of
+    errors instead of the first one) or ``cancelled`` (the outer cancellation came out).
 
 The first ``task_end`` with outcome ``raise`` in a group is its first error, at instant
 ``t0``. From then on no task of the group may begin, end or raise after ``t0`` (they are
 cancelled at that very instant; several tasks may still finish *at* ``t0``), and the group
 must raise exactly that exception. Without an error, every one of ``tasks`` tasks must have
 begun and returned normally before the group exits. No task event may follow its group's end.
+An outer cancellation at ``tc`` stops every task at ``tc`` too and the block exits at ``tc``:
+with the cancellation (``cancelled``), or with a first error raised at or before ``tc``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class _Group:
     ok: int = 0
     cancelled: Event | None = None
     first_error: Event | None = None
+    outer_cancel: Event | None = None
 
 
 class GroupChecker(Checker):
@@ -79,7 +84,22 @@ class GroupChecker(Checker):
                 first,
                 event,
             )
+        outer = group.outer_cancel
+        if outer is not None and event.t > outer.t + EPSILON:
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"task {event.id!r} of group {ident!r} was still running "
+                f"{event.t - outer.t:.6g}s after the group was cancelled from outside",
+                outer,
+                event,
+            )
         return group
+
+    def on_group_cancel(self, event: Event) -> None:
+        """The caller cancelled the group's block: everything in it must stop now."""
+        group = self.groups.get(event.id)
+        if group is not None and group.outer_cancel is None:
+            group.outer_cancel = event
 
     def on_task_begin(self, event: Event) -> None:
         """Note a task as running."""
@@ -105,12 +125,12 @@ class GroupChecker(Checker):
     def on_idle(self, event: Event) -> None:
         """Check that, settled after a first error, no task of that group is still running."""
         for ident, group in self.groups.items():
-            first = group.first_error
+            first = group.first_error or group.outer_cancel
             if first is not None and group.running and event.t > first.t + EPSILON:
                 self.violate(
                     "GROUP-FIRST-ERROR",
                     f"group {ident!r}: task(s) {sorted(map(str, group.running))} still running "
-                    f"after the first error",
+                    f"after the first error or the outer cancellation",
                     first,
                     event,
                 )
@@ -129,7 +149,18 @@ class GroupChecker(Checker):
                 f"were still running",
                 event,
             )
+        outer = group.outer_cancel
+        if outer is not None and event.t > outer.t + EPSILON:
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} exited {event.t - outer.t:.6g}s after it was cancelled "
+                "from outside",
+                outer,
+                event,
+            )
         first = group.first_error
+        if outcome == "cancelled" and outer is not None and (first is None or first.t >= outer.t):
+            return  # the caller's cancellation came first: it may be what leaves the block
         if first is not None:
             if outcome != "error" or error != first.get("error"):
                 got = f"raised {error!r}" if outcome == "error" else f"ended with {outcome!r}"

@@ -8,6 +8,8 @@ instants. The block's body only starts the tasks; the operation awaits the whole
 exception a task raises is a fresh object with a unique name, so the checker can tell which one
 the group raised.
 
+Some blocks are cancelled from outside at a drawn instant (``group_cancel``).
+
 Events recorded: ``group_begin`` (id: group number, ``tasks``); ``task_begin`` (id: task
 number, ``group``); ``task_end`` (id: task number, ``group``, ``outcome`` ok / raise /
 cancelled, ``error``); ``group_end`` (id: group number, ``outcome`` ok / error /
@@ -35,6 +37,10 @@ _TASK = st.tuples(
     st.sampled_from(_DURATIONS),
     st.sampled_from(["ok", "ok", "raise", "raise", "raise_if_cancelled"]),
 )
+
+
+#: When the caller cancels the block from outside (mostly never).
+_CANCEL_AT = st.sampled_from([None, None, None, 0.0, 0.5, 1.0, 1.001])
 
 
 class TaskError(Exception):
@@ -105,7 +111,9 @@ class GroupModel(Model):
         session = self.session
         group = next(self.groups)
         scripts = session.draw(st.lists(_TASK, min_size=2, max_size=4), label="tasks")
-        session.step(f"group #{group} tasks={scripts}")
+        cancel_at = session.draw(_CANCEL_AT, label="cancel_at")
+        shown = "" if cancel_at is None else f" cancel_at={cancel_at}"
+        session.step(f"group #{group} tasks={scripts}{shown}")
         numbers = [next(self.tasks) for _ in scripts]
         raised: dict[str, TaskError] = {}
 
@@ -132,12 +140,31 @@ class GroupModel(Model):
                 return "exception_group", repr(exc)[:200]
             return "ok", None
 
+        # The caller's own scope around the block, cancelled at ``cancel_at`` if drawn.
+        outer = anyio.CancelScope()
+        done = False
+
+        async def canceller() -> None:
+            assert cancel_at is not None
+            await session.sleep(cancel_at)
+            if not done:
+                session.record("group_cancel", group)
+                outer.cancel()
+
         session.record("group_begin", group, tasks=len(tasks))
-        try:
-            outcome, error = await session.call(f"group #{group}", run)
-        except anyio.get_cancelled_exc_class():
-            if anyio.current_effective_deadline() == -math.inf:
-                raise
-            session.record("crash", f"group #{group}", error="stray cancellation")
-            raise StepFailed("group") from None
-        session.record("group_end", group, outcome=outcome, error=error)
+        ended: tuple[str, str | None] = ("cancelled", None)
+        async with anyio.create_task_group() as helpers:
+            if cancel_at is not None:
+                helpers.start_soon(canceller)
+            try:
+                with outer:
+                    ended = await session.call(f"group #{group}", run)
+            except anyio.get_cancelled_exc_class():
+                if anyio.current_effective_deadline() == -math.inf:
+                    raise
+                session.record("crash", f"group #{group}", error="stray cancellation")
+                raise StepFailed("group") from None
+            finally:
+                done = True
+                helpers.cancel_scope.cancel()
+        session.record("group_end", group, outcome=ended[0], error=ended[1])

@@ -125,3 +125,53 @@ def test_error_without_a_failing_task_is_flagged() -> None:
         ev(0.5, "group_end", 0, outcome="error", error="foreign"),
     ]
     assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def outer_cancel(group_end_t: float, outcome: str, late_task: bool = False) -> list[Event]:
+    """Two tasks; the caller cancels the block at 0.5."""
+    return [
+        *begin(2),
+        ev(0.5, "group_cancel", 0),
+        end(0.5, 0, "cancelled"),
+        end(0.8 if late_task else 0.5, 1, "cancelled"),
+        ev(group_end_t, "group_end", 0, outcome=outcome, error=None),
+    ]
+
+
+def test_outer_cancellation_that_stops_everything_at_once_passes() -> None:
+    violations, _ = run(outer_cancel(0.5, "cancelled"))
+    assert violations == set()
+
+
+def test_outer_cancellation_a_task_ignores_is_flagged() -> None:
+    violations, _ = run(outer_cancel(0.8, "cancelled", late_task=True))
+    assert violations == {"GROUP-FIRST-ERROR"}
+
+
+def test_outer_cancellation_swallowed_by_the_group_is_flagged() -> None:
+    violations, _ = run(outer_cancel(0.5, "ok"))
+    assert violations == {"GROUP-FIRST-ERROR"}
+
+
+def test_a_late_exit_after_outer_cancellation_is_flagged() -> None:
+    violations, _ = run(outer_cancel(0.7, "cancelled"))
+    assert violations == {"GROUP-FIRST-ERROR"}
+
+
+def test_cancelled_without_an_outer_cancellation_is_flagged() -> None:
+    events = [*begin(1), end(0.5, 0, "cancelled"), ev(0.5, "group_end", 0, outcome="cancelled")]
+    violations, _ = run(events)
+    assert violations == {"GROUP-FIRST-ERROR"}
+
+
+def test_an_error_raised_during_outer_cancellation_may_leave_the_block() -> None:
+    events = [
+        *begin(2),
+        ev(0.5, "group_cancel", 0),
+        end(0.5, 0, "raise", "cleanup"),
+        end(0.5, 1, "cancelled"),
+    ]
+    for outcome, error in (("error", "cleanup"), ("cancelled", None)):
+        closing = ev(0.5, "group_end", 0, outcome=outcome, error=error)
+        violations, _ = run([*events, closing])
+        assert violations == set(), outcome

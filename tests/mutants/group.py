@@ -76,3 +76,22 @@ def shielded_tasks() -> Any:
 def cancels_on_success() -> Any:
     """Cancels its scope on every exit: a clean block kills the tasks still running."""
     return reference_with(first_error_group=CancelsOnSuccess)
+
+
+class SwallowsOuterCancel(FirstErrorGroup):
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            return await super().__aexit__(exc_type, exc, tb)
+        except trio.Cancelled:
+            return True  # "a cancelled group just ends": the caller never learns it was stopped
+
+
+@mutant("GROUP-FIRST-ERROR")
+def swallows_outer_cancel() -> Any:
+    """Swallows the caller's cancellation: the block returns as if every task had finished."""
+    return reference_with(first_error_group=SwallowsOuterCancel)
