@@ -45,6 +45,7 @@ class ConformanceContext:
         self.parts = parts
         self._selected = set(selected)
         self._runs: dict[Pattern, PatternRun] = {}
+        self._verdicts: dict[Pattern, dict[str, RuleResult]] = {}
 
     def selected(self, pattern: Pattern) -> bool:
         """Whether ``--poolcheck-pattern`` (default: all) includes ``pattern``."""
@@ -61,8 +62,10 @@ class ConformanceContext:
 
     def verdict(self, pattern: Pattern, rule: Rule) -> RuleResult:
         """The verdict of ``rule`` as decided by ``pattern``'s model."""
-        by_id = {x.rule.id: x for x in verdicts(self.implementation, [self.run(pattern)])}
-        return by_id[rule.id]
+        if pattern not in self._verdicts:
+            results = verdicts(self.implementation, [self.run(pattern)])
+            self._verdicts[pattern] = {x.rule.id: x for x in results}
+        return self._verdicts[pattern][rule.id]
 
 
 def rules_checked_by(pattern: Pattern) -> list[Rule]:
