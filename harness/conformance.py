@@ -21,9 +21,9 @@ from harness.backends import BACKEND_NAMES, backend_for
 from harness.checking import Verdict
 from harness.contract import Implementation
 from harness.events import Event
-from harness.models.registry import model_for, patterns
+from harness.search.models.registry import model_for, patterns
 from harness.rules import RULES, Pattern, Rule
-from harness.search import Counterexample, Profile, SearchOutcome, search_model
+from harness.search.engine import Counterexample, Profile, SearchOutcome, search_model
 
 REPORT_FORMAT_VERSION = 1
 

@@ -41,6 +41,9 @@ class Budgets:
     max_virtual_time: float = 1e6
     #: Task steps allowed between two settled states before it counts as a livelock.
     max_steps_between_idle: int = 200_000
+    #: Wall-clock seconds a whole run may take, where the backend can check it (asyncio and
+    #: threads check between loop iterations).
+    wall_budget: float = 60.0
 
 
 class GuardedClock:

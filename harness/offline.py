@@ -1,7 +1,7 @@
 """Offline traces: check a JSON Lines trace written by any program against the models' checkers.
 
 ``poolcheck check-trace FILE.jsonl --pattern P`` reads the file line by line and folds every
-event through the same checkers a model of ``P`` uses (:meth:`Model.make_checkers` plus the
+event through the same checkers a model of ``P`` uses (:func:`harness.drivers.checkers_for`: the driver's checkers plus the
 guard checker), so a trace written by a Go, Rust or asyncio program gets the verdicts a model
 run would. Memory stays flat: only the checkers' own state is kept, never the trace.
 
@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from harness.checkers.general import GuardChecker
 from harness.checking import Checker, TraceChecker, Verdict, Violation
 from harness.conformance import PatternRun, RuleResult, event_record
 from harness.contract import Implementation
 from harness.events import Event, TraceFormatError, read_jsonl_numbered
-from harness.models.registry import model_for, patterns
+from harness.drivers import checkers_for, patterns
 from harness.reports import ImplementationResult, write_reports
 from harness.rules import Pattern, Rule, rules_for
 
@@ -106,9 +105,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def _make_checkers(pattern: Pattern, params: Mapping[str, Any]) -> list[Checker]:
-    model = model_for(pattern)
     try:
-        return [*model.make_checkers(dict(params)), GuardChecker(params)]
+        return checkers_for(pattern, params)
     except KeyError as exc:
         name = exc.args[0] if exc.args else "?"
         raise TraceInputError(

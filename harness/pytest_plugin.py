@@ -25,11 +25,11 @@ import pytest
 from harness.checking import Verdict
 from harness.conformance import PatternRun, RuleResult, run_pattern, verdicts
 from harness.contract import Implementation
-from harness.models.registry import patterns
+from harness.search.models.registry import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import write_atomically
 from harness.rules import RULES, Pattern, Rule
-from harness.search import PROFILES
+from harness.search.engine import PROFILES
 
 _CONTEXT = pytest.StashKey["ConformanceContext"]()
 

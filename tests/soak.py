@@ -20,10 +20,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from harness.models.registry import model_for, patterns
+from harness.search.models.registry import model_for, patterns
 from harness.plugin import load_implementation
 from harness.rules import Pattern
-from harness.search import Profile, search_model
+from harness.search.engine import Profile, search_model
 
 
 @dataclass

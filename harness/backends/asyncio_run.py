@@ -24,15 +24,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 import looptime
 
 from harness.backends.base import Backend, Runtime
 from harness.guards import Budgets, HarnessAbort
-
-#: Wall-clock seconds one example may take, checked between loop iterations.
-WALL_BUDGET: Final = 60.0
 
 _VirtualLoop: Any = looptime.make_event_loop_class(asyncio.SelectorEventLoop)
 
@@ -51,7 +48,7 @@ class GuardedLoop(_VirtualLoop):  # type: ignore[misc]
         self.scale = 1.0
         self.steps_since_idle = 0
         self.abort_reason: str | None = None
-        self.wall_deadline = time.monotonic() + WALL_BUDGET
+        self.wall_deadline = time.monotonic() + budgets.wall_budget
 
     def abort(self, reason: str) -> None:
         """Throw the switch: the run ends before the loop's next iteration."""
@@ -65,7 +62,9 @@ class GuardedLoop(_VirtualLoop):  # type: ignore[misc]
         elif (self.time() - self.origin) / self.scale > self.budgets.max_virtual_time:
             self.abort(f"time passed its budget of {self.budgets.max_virtual_time}s")
         elif time.monotonic() > self.wall_deadline:
-            self.abort(f"the example ran past its wall-clock budget of {WALL_BUDGET}s")
+            self.abort(
+                f"the run went past its wall-clock budget of {self.budgets.wall_budget:g}s"
+            )
         if self.abort_reason is not None:
             raise HarnessAbort(self.abort_reason)
         super()._run_once()

@@ -1,6 +1,6 @@
 """What a backend gives the harness: a way to run one example, and a runtime inside it.
 
-The models and the :class:`~harness.model.Session` are written against anyio, which runs
+The models and the :class:`~harness.search.model.Session` are written against anyio, which runs
 natively inside ``trio.run`` and inside an asyncio loop. What anyio cannot give them in a
 backend-neutral way lives here: the example's clock (model seconds, possibly scaled to real
 ones), the "every task is blocked" test that defines a settled instant, the hang guard, the

@@ -287,5 +287,7 @@ class ThreadsBackend(Backend):
         loop = _CountingLoop(budgets, virtual=False)
         loop.scale = TIME_SCALE
         loop.origin = loop.time()
-        loop.wall_deadline = time.monotonic() + max(60.0, budgets.call_deadline * TIME_SCALE * 20)
+        loop.wall_deadline = time.monotonic() + max(
+            budgets.wall_budget, budgets.call_deadline * TIME_SCALE * 20
+        )
         return run_guarded(loop, main(ThreadsRuntime(loop)))

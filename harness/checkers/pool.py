@@ -1,6 +1,6 @@
 """Checkers of the worker-pool rules (guide §3, §4, §7.2, §7.3) and of the pool's counters.
 
-Trace format (what :class:`harness.models.pool.PoolModel` records; another harness writing the
+Trace format (what :class:`harness.search.models.pool.PoolModel` records; another harness writing the
 same events gets the same verdicts). ``id`` is the job id everywhere a job is named.
 
 =================  ==========  ==================================================================

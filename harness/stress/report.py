@@ -69,6 +69,7 @@ def to_json(result: StressResult, baseline: dict[str, Any] | None = None) -> dic
             "spec": result.implementation.spec,
             "name": result.implementation.name,
             "backend": result.implementation.backend,
+            "backend_note": result.backend_note,
         },
         "verdict": "fail" if result.failed else "pass",
         "rules": [
@@ -104,6 +105,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"(`{report['implementation']['spec']}`), "
         f"pattern {scenario['pattern']}, {report['events']:,} events over "
         f"{report['virtual_seconds']:.6g} virtual s in {report['wall_seconds']:.2f} s wall.",
+        *(
+            ["", f"Backend: {report['implementation']['backend_note']}"]
+            if report["implementation"].get("backend_note")
+            else []
+        ),
         "",
         "| Rule | Verdict | Violations |",
         "|---|---|---|",

@@ -1,49 +1,41 @@
-"""Runs one stress scenario on trio's virtual clock and folds every event into the checkers.
+"""Runs one stress scenario on the implementation's backend, folding every event as it comes.
 
-The run is one ``trio.run`` on a guarded ``MockClock(autojump_threshold=0)`` (see
-:mod:`harness.guards`), so a virtual hour takes as long as its events, a livelock or a runaway
-clock is aborted, and every await into the implementation has a deadline. A pattern's
-:class:`~harness.stress.drivers.base.Driver` offers the load and records the same events the
-conformance model records; each event is folded into the pattern's checkers at once (the very
-classes the model uses, configured with the same ``params``) and then dropped: only a small
-ring of recent events is kept, for the report's context around a first violation. An observer
-task records ``idle`` at every settled instant, as the models do, so the checkers' liveness
-clauses apply.
+The run is one example of the implementation's backend (:mod:`harness.backends`): trio on its
+guarded ``MockClock``, asyncio on looptime's virtual clock, threads on the real clock with a
+time scale. So a virtual hour takes as long as its events, a livelock or a runaway clock is
+aborted, and every await into the implementation has a deadline. The pattern's
+:class:`~harness.stress.workloads.base.Workload` offers the load through the pattern's
+:class:`~harness.drivers.Driver`, which records the very events the search's model records;
+each event is folded into the pattern's checkers at once (the same classes, configured with
+the same ``params``) and into the workload's metrics, then dropped: only a small ring of
+recent events is kept, for the report's context around a first violation. An observer task
+records ``idle`` at every settled instant, as the models do, so the checkers' liveness clauses
+apply.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import trio
-import trio.testing
+import anyio
 
-from harness.checkers.general import GuardChecker
+from harness.backends import Runtime, backend_for
 from harness.checking import Checker, TraceChecker, Verdict, Violation
 from harness.contract import Implementation
+from harness.drivers import Host, StepFailed, checkers_for
 from harness.events import Event
-from harness.guards import (
-    Budgets,
-    GuardedClock,
-    TaskGuard,
-    live_tasks,
-    quiet_abandoned_run,
-    seed_scheduler,
-)
-from harness.models.registry import model_for
+from harness.guards import Budgets, quiet_abandoned_run
 from harness.plugin import ConfigError
 from harness.rules import RULES
 from harness.stress.metrics import Metrics
 from harness.stress.scenario import Scenario
-
-T = TypeVar("T")
+from harness.stress.workloads import workload_for
+from harness.stress.workloads.base import Context, Workload
 
 #: Recent events kept for the report (the violations carry their own offending events).
 RING: Final = 32
@@ -51,10 +43,8 @@ RING: Final = 32
 METRICS_EVERY: Final = 64
 #: Task steps without the system settling before the run counts as a livelock (NO-HANG).
 MAX_STEPS_BETWEEN_IDLE: Final = 2_000_000
-
-
-class StepFailed(Exception):
-    """A call into the implementation hung or crashed (already recorded): stop this task."""
+#: Wall-clock seconds a whole run may take where the backend checks it (asyncio, threads).
+WALL_BUDGET: Final = 3600.0
 
 
 @dataclass
@@ -82,6 +72,8 @@ class StressResult:
     checked: bool
     #: Time spent folding events into the checkers (only when the run was timed).
     checker_seconds: float | None = None
+    #: How the backend obtained the verdicts (its tolerances), or "".
+    backend_note: str = ""
 
     @property
     def failed(self) -> bool:
@@ -90,7 +82,10 @@ class StressResult:
 
 
 class Recorder:
-    """Stamps events, folds them into the checkers, and wakes the idle observer."""
+    """Folds each event into the checkers and the workload's metrics, then drops it.
+
+    Only a small ring of recent events is kept, for the report's context around a violation.
+    """
 
     def __init__(self, trace: TraceChecker | None, timed: bool = False) -> None:
         self.trace = trace
@@ -99,7 +94,10 @@ class Recorder:
         self.checker_seconds = 0.0
         self.recent: deque[Event] = deque(maxlen=RING)
         self.count = 0
-        self.wake: trio.Event | None = None
+        #: The observer's wake-up: any event means the system moved.
+        self.wake: anyio.Event | None = None
+        #: The workload's metrics fold, set once the workload exists.
+        self.measure: Callable[[Event], None] = _ignore
         #: The ring buffer as it was at each rule's first violation.
         self.context: dict[str, list[str]] = {}
         if trace is not None:
@@ -117,9 +115,17 @@ class Recorder:
 
         checker.violate = watched  # type: ignore[method-assign]
 
-    def record(self, kind: str, ident: Any = None, **data: Any) -> None:
-        """Record one event at the current virtual instant."""
-        event = Event(trio.current_time(), kind, ident, data)
+    def record(self, event: Event) -> None:
+        """The host's sink: fold one event recorded during the run."""
+        self.feed(event)
+        self.measure(event)
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake.set()
+
+    def feed(self, event: Event) -> None:
+        """Count the event, keep it in the ring, and fold it into the checkers."""
         self.count += 1
         self.recent.append(event)
         if self.trace is not None:
@@ -129,147 +135,10 @@ class Recorder:
                 self.checker_seconds += time.perf_counter() - started
             else:
                 self.trace.feed(event)
-        wake = self.wake
-        if wake is not None:
-            self.wake = None
-            wake.set()
 
 
-class Context:
-    """What a driver gets: the scenario, the implementation, the recorder, the metrics."""
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        implementation: Implementation,
-        recorder: Recorder,
-        metrics: Metrics,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self.scenario = scenario
-        self.load = scenario.load
-        self.params = dict(scenario.params)
-        self.implementation = implementation
-        self.record = recorder.record
-        self.recorder = recorder
-        self.metrics = metrics
-        self.rng = random.Random(scenario.seed)
-        self.deadline = scenario.load.deadline
-        self.progress = progress
-        self.issued = 0
-        self.cancel_event = trio.Event()
-        self.cancel_job: int | None = None
-        self.cancel_time: float | None = None
-        fraction = scenario.load.cancel_at
-        if fraction == "random":
-            fraction = self.rng.uniform(0.2, 0.8)
-        if isinstance(fraction, float):
-            if scenario.jobs is not None:
-                self.cancel_job = max(1, math.ceil(fraction * scenario.jobs))
-            else:
-                assert scenario.seconds is not None
-                self.cancel_time = fraction * scenario.seconds
-
-    # -- the run's length --------------------------------------------------------------------
-    def next_job(self) -> int | None:
-        """The next job number, or None once the run is long enough (or cancelled)."""
-        if self.cancel_event.is_set():
-            return None
-        seconds = self.scenario.seconds
-        if seconds is not None and trio.current_time() >= seconds:
-            return None
-        if self.scenario.jobs is not None and self.issued >= self.scenario.jobs:
-            return None
-        self.issued += 1
-        if self.cancel_job is not None and self.issued > self.cancel_job:
-            self.cancel_event.set()
-            return None
-        if self.progress is not None and self.issued % 1024 == 0:
-            self.progress(self.issued)
-        return self.issued
-
-    def expected_total(self) -> float | None:
-        """The run's length in the unit progress counts (jobs), if known."""
-        return float(self.scenario.jobs) if self.scenario.jobs is not None else None
-
-    async def cancel_timer(self) -> None:
-        """Set ``cancel_event`` at the scenario's cancel instant (time-based runs)."""
-        if self.cancel_time is not None:
-            await trio.sleep_until(self.cancel_time)
-            self.cancel_event.set()
-
-    # -- the load's shape -----------------------------------------------------------------
-    def duration(self) -> float:
-        """Draw one job duration."""
-        d = self.load.duration
-        if d.dist == "fixed":
-            return d.value
-        if d.dist == "uniform":
-            return self.rng.uniform(d.low, d.high)
-        return self.rng.expovariate(1.0 / d.mean) if d.mean > 0 else 0.0
-
-    def chance(self, p: float) -> bool:
-        """True with probability ``p``."""
-        return p > 0 and self.rng.random() < p
-
-    def pacer(self, producer: int) -> Callable[[], Awaitable[None]]:
-        """An ``await pace()`` for producer number ``producer``: Poisson, bursts or flat out."""
-        load = self.load
-        share = load.producers
-        if load.burst is not None:
-            burst = load.burst
-            per_tick = burst.size // share + (1 if producer < burst.size % share else 0)
-            state = {"left": per_tick, "tick": 0}
-
-            async def burst_pace() -> None:
-                if state["left"] == 0:
-                    state["tick"] += 1
-                    state["left"] = per_tick
-                    await trio.sleep_until(state["tick"] * burst.every)
-                    if per_tick == 0:
-                        return await burst_pace()
-                state["left"] -= 1
-                await trio.lowlevel.checkpoint()
-                return None
-
-            return burst_pace
-        if load.rate is not None:
-            each = load.rate / share
-
-            async def poisson_pace() -> None:
-                await trio.sleep(self.rng.expovariate(each))
-
-            return poisson_pace
-        return trio.lowlevel.checkpoint
-
-    # -- calling into the implementation ------------------------------------------------------
-    async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Await ``fn(*args)`` under the deadline; a hang or crash is recorded, then StepFailed."""
-        with trio.move_on_after(self.deadline) as scope:
-            try:
-                return await fn(*args)
-            except (trio.Cancelled, StepFailed):
-                raise
-            except Exception as exc:
-                self.record("crash", what, error=repr(exc)[:200])
-                raise StepFailed(what) from exc
-        assert scope.cancelled_caught
-        self.record("hang", what, deadline=self.deadline)
-        raise StepFailed(what)
-
-    def call_sync(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call a synchronous method of the implementation; a crash is recorded."""
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self.record("crash", what, error=repr(exc)[:200])
-            raise StepFailed(what) from exc
-
-
-def make_checkers(scenario: Scenario) -> list[Checker]:
-    """The pattern's checkers exactly as its conformance model builds them, plus the guards."""
-    params = dict(scenario.params)
-    return [*model_for(scenario.pattern).make_checkers(params), GuardChecker(params)]
+def _ignore(event: Event) -> None:
+    del event
 
 
 def run_scenario(
@@ -285,22 +154,24 @@ def run_scenario(
     ``check`` off skips the checkers (to measure their cost); ``timed`` measures the time
     spent in them; ``progress`` is called with the number of jobs issued, now and then.
     """
-    from harness.stress.drivers import driver_for
-
-    if implementation.backend != "trio":
+    if scenario.backend is not None and scenario.backend != implementation.backend:
         raise ConfigError(
-            f"stress supports the trio backend for now, not {implementation.backend!r}"
+            f"scenario {scenario.name!r} is written for the {scenario.backend} backend, and "
+            f"{implementation.name!r} runs on {implementation.backend}"
         )
-    driver_cls = driver_for(scenario.pattern)
+    backend = backend_for(implementation.backend)
+    unsupported = backend.unsupported.get(scenario.pattern)
+    if unsupported is not None:
+        raise ConfigError(f"scenario {scenario.name!r}: {unsupported}")
+    workload_cls = workload_for(scenario.pattern)
     if scenario.factory not in implementation.factories:
         raise ConfigError(
             f"scenario {scenario.name!r} needs factory {scenario.factory!r}, which "
             f"{implementation.name!r} does not provide"
         )
-    driver_cls.validate(scenario)
-    checkers = make_checkers(scenario) if check else []
-    trace = TraceChecker(checkers) if check else None
-    recorder = Recorder(trace, timed)
+    workload_cls.validate(scenario)
+    checkers = checkers_for(scenario.pattern, scenario.params) if check else []
+    recorder = Recorder(TraceChecker(checkers) if check else None, timed)
     metrics = Metrics()
     budget = (scenario.seconds or 0.0) + 100 * scenario.load.deadline + 3600.0
     # A stress instant may legitimately hold thousands of jobs (a burst, zero-length jobs), so
@@ -309,96 +180,85 @@ def run_scenario(
         call_deadline=scenario.load.deadline,
         max_virtual_time=1e12,
         max_steps_between_idle=MAX_STEPS_BETWEEN_IDLE,
+        wall_budget=WALL_BUDGET,
     )
-    clock = GuardedClock(budgets)
-    guard = TaskGuard(clock)
-    context = Context(scenario, implementation, recorder, metrics, progress)
-    driver = driver_cls(context)
-    aborted = False
-    crashed: Exception | None = None
+    holder: dict[str, Workload] = {}
 
-    async def observer() -> None:
-        idles = 0
-        while True:
-            await trio.testing.wait_all_tasks_blocked()
-            guard.settled()
-            idles += 1
-            with contextlib.suppress(StepFailed):
-                driver.observe(idles % METRICS_EVERY == 0)
-            recorder.record("idle")
-            recorder.wake = trio.Event()
-            await recorder.wake.wait()
+    async def main(runtime: Runtime) -> None:
+        host = Host(implementation, runtime, budgets, recorder.record)
+        workload = workload_cls(Context(scenario, host, metrics, progress))
+        holder["workload"] = workload
+        recorder.measure = workload.measure
+        baseline = runtime.census()
 
-    async def main() -> None:
-        baseline = {id(task) for task in live_tasks()}
-        recorder.record("params", None, **context.params)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(observer, name="stress-observer")
-            nursery.start_soon(context.cancel_timer, name="stress-cancel-timer")
-            with trio.move_on_after(budget) as scope:
+        async def observer() -> None:
+            idles = 0
+            while True:
+                await runtime.wait_all_tasks_blocked()
+                runtime.settled()
+                idles += 1
+                with contextlib.suppress(StepFailed):
+                    await workload.observe(idles % METRICS_EVERY == 0)
+                host.record("idle")
+                recorder.wake = anyio.Event()
+                await recorder.wake.wait()
+
+        host.record("params", None, **workload.ctx.params)
+        async with anyio.create_task_group() as task_group:
+            host.task_group = task_group
+            task_group.start_soon(observer, name="stress-observer")
+            task_group.start_soon(workload.ctx.cancel_timer, name="stress-cancel-timer")
+            with host.move_on_after(budget) as scope:
                 try:
-                    await driver.run(nursery)
+                    await workload.run()
                 except* StepFailed:
                     pass  # a hang or crash, already recorded
                 except* Exception as group:
                     # Whatever else escaped came from the implementation: a verdict, not a bug.
-                    recorder.record("crash", "run", error=repr(group.exceptions[0])[:200])
+                    host.record("crash", "run", error=repr(group.exceptions[0])[:200])
             if scope.cancelled_caught:
-                recorder.record("hang", "run", reason=f"the run did not end within {budget:g}s")
-            await trio.testing.wait_all_tasks_blocked()
+                host.record("hang", "run", reason=f"the run did not end within {budget:g}s")
+            await runtime.wait_all_tasks_blocked()
             with contextlib.suppress(StepFailed):
-                driver.observe(True)
-            recorder.record("idle")
-            nursery.cancel_scope.cancel()
-        me = trio.lowlevel.current_task()
-        leaked = [t.name for t in live_tasks() if id(t) not in baseline and t is not me]
+                await workload.observe(True)
+            host.record("idle")
+            task_group.cancel_scope.cancel()
+        leaked = await runtime.leftovers(baseline)
         if leaked:
-            recorder.record("leak", None, tasks=leaked[:10], count=len(leaked))
-        recorder.record("end")
+            host.record("leak", None, tasks=leaked[:10], count=len(leaked))
+        host.record("end")
 
-    # trio picks among runnable tasks at random: seeding it makes a run (and its figures, which
-    # the baseline gate compares) a function of the scenario's seed.
-    seed_scheduler(scenario.seed)
     started = time.perf_counter()
     try:
-        trio.run(main, clock=clock.clock, instruments=[guard], strict_exception_groups=True)
-    except trio.TrioInternalError:
-        if clock.abort_reason is None:
-            raise
-        aborted = True
+        abort_reason = backend.run(main, budgets, scenario.seed)
     except Exception as exc:
         # A helper task let the implementation's exception out: report it as a crash.
-        clock.abort_reason = f"the run crashed: {exc!r}"[:200]
-        crashed = exc
-        aborted = True
+        abort_reason = f"the run crashed: {exc!r}"[:200]
     wall = time.perf_counter() - started
     last = recorder.recent[-1].t if recorder.recent else 0.0
-    if aborted:
-        verdict = (
-            Event(last, "crash", "run", {"error": repr(crashed)[:200]})
-            if crashed is not None
-            else Event(last, "hang", "run", {"reason": clock.abort_reason})
+    if abort_reason is not None:
+        kind, data = (
+            ("crash", {"error": abort_reason})
+            if abort_reason.startswith("the run crashed")
+            else ("hang", {"reason": abort_reason})
         )
-        for event in (
-            verdict,
-            Event(last, "end"),
-        ):
-            recorder.recent.append(event)
-            if trace is not None:
-                trace.feed(event)
+        for event in (Event(last, kind, "run", data), Event(last, "end")):
+            recorder.feed(event)
         with quiet_abandoned_run():
             pass
     virtual = max(last, metrics.last_t)
+    workload = holder.get("workload")
     return StressResult(
         scenario=scenario,
         implementation=implementation,
         rules=_verdicts(checkers, recorder) if check else [],
-        metrics=metrics.summary(virtual, driver.workers()),
+        metrics=metrics.summary(virtual, workload.workers() if workload else None),
         events=recorder.count,
         virtual_seconds=virtual,
         wall_seconds=wall,
         checked=check,
         checker_seconds=recorder.checker_seconds if timed else None,
+        backend_note=backend.note,
     )
 
 

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from harness.backends import BACKEND_NAMES
 from harness.contract import FACTORIES
 from harness.plugin import ConfigError
 from harness.rules import Pattern
 
 CATALOG_DIR: Final = Path(__file__).resolve().parent / "scenarios"
-BACKENDS: Final = ("trio",)
 DISTRIBUTIONS: Final = ("fixed", "uniform", "exponential")
 
 _TOP_KEYS: Final = {
@@ -132,7 +132,8 @@ class Scenario:
     seconds: float | None
     seed: int
     implementation: str | None = None
-    backend: str = "trio"
+    #: The backend the scenario is written for, if it names one (the implementation's must match).
+    backend: str | None = None
     source: str = ""
 
     @property
@@ -194,9 +195,9 @@ def parse(raw: Mapping[str, Any], default_name: str = "scenario", source: str = 
     except ValueError:
         known = ", ".join(str(p) for p in Pattern)
         raise ConfigError(f"pattern {pattern_name!r} is not one of: {known}") from None
-    backend = _str(raw, "backend", "trio")
-    if backend not in BACKENDS:
-        raise ConfigError(f"stress supports the trio backend for now, not {backend!r}")
+    backend = raw.get("backend")
+    if backend is not None and backend not in BACKEND_NAMES:
+        raise ConfigError(f"backend must be one of {sorted(BACKEND_NAMES)}, not {backend!r}")
     implementation = raw.get("implementation")
     if implementation is not None and not isinstance(implementation, str):
         raise ConfigError("implementation must be a string MODULE:CALLABLE")

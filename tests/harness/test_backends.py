@@ -20,9 +20,9 @@ from examples.asyncio_impl import BoundedQueue
 from examples.thread_pool import PoolClosed, ThreadPool
 from harness.backends import BACKEND_NAMES, Runtime, backend_for
 from harness.guards import Budgets
-from harness.model import Model, run_example
-from harness.models.pool import PoolModel
-from harness.models.queue import QueueModel
+from harness.search.model import Model, run_example
+from harness.search.models.pool import PoolModel
+from harness.search.models.queue import QueueModel
 from harness.plugin import ConfigError, load_implementation
 
 

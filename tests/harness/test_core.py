@@ -173,8 +173,8 @@ def test_a_task_that_swallows_cancellation_cannot_hang_the_harness() -> None:
     from hypothesis import strategies as st
 
     from harness.guards import Budgets
-    from harness.model import run_example
-    from harness.models.queue import QueueModel
+    from harness.search.model import run_example
+    from harness.search.models.queue import QueueModel
 
     implementation = load_implementation("tests.harness.test_core:stubborn")
 
@@ -273,8 +273,8 @@ def leaky() -> object:
 
 @pytest.mark.parametrize(("spec", "rule_id"), [("crashing", "NO-CRASH"), ("leaky", "NO-LEAK")])
 def test_guard_rules_catch_broken_implementations(spec: str, rule_id: str) -> None:
-    from harness.models.queue import QueueModel
-    from harness.search import PROFILES, search_model
+    from harness.search.models.queue import QueueModel
+    from harness.search.engine import PROFILES, search_model
 
     implementation = load_implementation(f"tests.harness.test_core:{spec}")
     outcome = search_model(QueueModel, implementation, PROFILES["ci"])

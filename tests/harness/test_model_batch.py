@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.models.batch import BatchModel
+from harness.search.models.batch import BatchModel
 from harness.plugin import load_implementation
 from harness.rules import Pattern, rules_for
-from harness.search import PROFILES, search_model
+from harness.search.engine import PROFILES, search_model
 
 BATCH_RULES = {r.id for r in rules_for(Pattern.BATCH)}
 

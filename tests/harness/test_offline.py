@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from harness.checking import Verdict
 from harness.events import TraceFormatError, event_from_json, write_jsonl
-from harness.model import run_example
-from harness.models.registry import model_for, patterns
+from harness.search.model import run_example
+from harness.search.models.registry import model_for, patterns
 from harness.offline import (
     SCHEMA_PATH,
     TraceInputError,

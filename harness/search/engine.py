@@ -21,7 +21,7 @@ from harness.backends import backend_for
 from harness.contract import Implementation
 from harness.events import Event
 from harness.guards import Budgets
-from harness.model import Model, RuleViolation, check_example
+from harness.search.model import Model, RuleViolation, check_example
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from harness.checkers.retry import RetryChecker, RetryMetricsChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.model import Model, StepFailed
+from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
 
 #: Attempt durations: a coarse grid, so attempts and backoffs rarely end together.

@@ -17,7 +17,7 @@ import trio
 
 from harness.plugin import ConfigError
 from harness.rules import Pattern
-from harness.stress.drivers.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
 from harness.stress.scenario import Scenario
 

@@ -16,7 +16,7 @@ import trio
 
 from harness.checkers import Recent
 from harness.rules import Pattern
-from harness.stress.drivers.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import importlib
 from typing import Final
 
-from harness.model import Model
+from harness.search.model import Model
 from harness.rules import Pattern
 
 _MODELS: Final[dict[Pattern, str]] = {
-    Pattern.QUEUE: "harness.models.queue:QueueModel",
-    Pattern.POOL: "harness.models.pool:PoolModel",
-    Pattern.GROUP: "harness.models.group:GroupModel",
-    Pattern.RETRY: "harness.models.retry:RetryModel",
-    Pattern.IDEMPOTENCY: "harness.models.idempotency:IdempotencyModel",
-    Pattern.ORDERING: "harness.models.ordering:OrderingModel",
-    Pattern.RATE: "harness.models.rate:RateModel",
-    Pattern.BATCH: "harness.models.batch:BatchModel",
+    Pattern.QUEUE: "harness.search.models.queue:QueueModel",
+    Pattern.POOL: "harness.search.models.pool:PoolModel",
+    Pattern.GROUP: "harness.search.models.group:GroupModel",
+    Pattern.RETRY: "harness.search.models.retry:RetryModel",
+    Pattern.IDEMPOTENCY: "harness.search.models.idempotency:IdempotencyModel",
+    Pattern.ORDERING: "harness.search.models.ordering:OrderingModel",
+    Pattern.RATE: "harness.search.models.rate:RateModel",
+    Pattern.BATCH: "harness.search.models.batch:BatchModel",
 }
 
 

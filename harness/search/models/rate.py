@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from harness.checkers.rate import RateChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.model import Model, Session, StepFailed
+from harness.search.model import Model, Session, StepFailed
 from harness.rules import Pattern
 
 #: At most this many acquires wait at once: the longest legitimate wait (burst 5 at rate 1/3,

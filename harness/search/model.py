@@ -1,6 +1,7 @@
 """Async stateful models: one event-loop run per Hypothesis example, each step drawn on the fly.
 
-A model drives one implementation of one pattern. For each example, :func:`run_example` asks
+A model chooses the operations that the pattern's driver (:mod:`harness.drivers`) performs on
+one implementation. For each example, :func:`run_example` asks
 the implementation's backend (:mod:`harness.backends`) to run the example: ``trio.run`` on a
 guarded virtual clock with the scheduler seeded from the example's data (so the interleaving
 replays with it), an asyncio loop on looptime's virtual clock, or a real-clock loop driving
@@ -16,19 +17,17 @@ that check a stress run check each example, and the events of a failing example 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import anyio
-import anyio.abc
 from hypothesis import strategies as st
 
 from harness.backends import Runtime, backend_for
-from harness.checkers.general import GuardChecker
-from harness.checking import Checker, TraceChecker, Violation
+from harness.checking import TraceChecker, Violation
 from harness.contract import Implementation
+from harness.drivers import Host, StepFailed, checkers_for, driver_for
 from harness.events import Event
 from harness.guards import Budgets, quiet_abandoned_run
 from harness.rules import RULES, Pattern, Rule
@@ -76,24 +75,11 @@ def violation_type(rule_id: str) -> type[RuleViolation]:
     return cls
 
 
-def receiver(stream: Any) -> Callable[[], Awaitable[Any]]:
-    """How to take the next item of a result stream.
+class Session(Host):
+    """What one example shares: the data source and steps, beside the host's services.
 
-    Its ``receive`` when it has one (a trio or anyio stream), else its iterator's ``__anext__``.
+    The trace is kept (``events``): a failing example's events are its counterexample.
     """
-    receive: Callable[[], Awaitable[Any]] | None = getattr(stream, "receive", None)
-    if callable(receive):
-        return receive
-    iterator: AsyncIterator[Any] = aiter(stream)
-    return iterator.__anext__
-
-
-class StepFailed(Exception):
-    """An operation could not go on (a hang or crash is already recorded); stop the example."""
-
-
-class Session:
-    """What one example shares: the data source, the runtime, the trace and its checkers."""
 
     def __init__(
         self,
@@ -103,41 +89,16 @@ class Session:
         budgets: Budgets,
         runtime: Runtime,
     ) -> None:
+        super().__init__(implementation, runtime, budgets, self._keep)
         self.data = data
-        self.implementation = implementation
         self.checkers = checkers
-        self.budgets = budgets
-        self.runtime = runtime
         self.events: list[Event] = []
         self.steps: list[str] = []
-        self.task_group: anyio.abc.TaskGroup | None = None
         self.model: Model | None = None
 
-    # -- time ------------------------------------------------------------------------------
-    def now(self) -> float:
-        """The example's time in model seconds (virtual, or scaled real time on threads)."""
-        return self.runtime.now()
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` model seconds (harness side: a handler's job, a canceller)."""
-        await self.runtime.sleep(seconds)
-
-    def move_on_after(self, seconds: float) -> anyio.CancelScope:
-        """A deadline ``seconds`` model seconds from now, for a harness wait."""
-        return self.runtime.move_on_after(seconds)
-
-    def factory(self, name: str) -> Callable[..., Any]:
-        """The implementation's factory ``name``, adapted to the async contract if needed."""
-        return self.runtime.adapt(name, self.implementation.factories[name])
-
-    # -- recording -------------------------------------------------------------------------
-    def record(self, kind: str, ident: Any = None, **data: Any) -> Event:
-        """Stamp an event with the example's time, keep it, and fold it into the checkers."""
-        event = Event(self.now(), kind, ident, data)
-        self.runtime.note_activity()
+    def _keep(self, event: Event) -> None:
         self.events.append(event)
         self.checkers.feed(event)
-        return event
 
     def step(self, description: str) -> None:
         """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``)."""
@@ -150,43 +111,6 @@ class Session:
     def failed(self) -> bool:
         """Whether a checker has seen a violation already."""
         return any(checker.violations for checker in self.checkers.checkers)
-
-    # -- calling into the implementation ----------------------------------------------------
-    async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Await ``fn(*args)`` under the call deadline; a hang or crash becomes a verdict."""
-        with self.move_on_after(self.budgets.call_deadline) as scope:
-            try:
-                return await fn(*args)
-            except (anyio.get_cancelled_exc_class(), StepFailed):
-                raise
-            except Exception as exc:
-                self.record("crash", what, error=repr(exc))
-                raise StepFailed(what) from exc
-        assert scope.cancelled_caught
-        self.record("hang", what, deadline=self.budgets.call_deadline)
-        raise StepFailed(what)
-
-    def call_sync(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call a synchronous method of the implementation; a crash becomes a verdict."""
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self.record("crash", what, error=repr(exc))
-            raise StepFailed(what) from exc
-
-    def spawn(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a harness helper task (a blocked put, a reader) beside the operations."""
-        assert self.task_group is not None
-        self.task_group.start_soon(self._guarded(fn), name=name)
-
-    def _guarded(
-        self, fn: Callable[[], Awaitable[None]]
-    ) -> Callable[[], Coroutine[Any, Any, None]]:
-        async def run() -> None:
-            with contextlib.suppress(StepFailed):  # already recorded as a hang or crash
-                await fn()
-
-        return run
 
     async def settle(self) -> None:
         """Wait until every task is blocked, then record ``idle`` at this virtual instant.
@@ -206,16 +130,15 @@ class Session:
 
 
 class Model:
-    """Base of the models: subclasses set ``pattern``, build the object, list operations.
+    """Base of the models: subclasses set ``pattern``, draw parameters, list operations.
 
-    ``operations`` maps a name to an async method that draws its own arguments from
-    ``self.session``, performs one action on the object under test and records what it saw.
+    The pattern's :class:`~harness.drivers.Driver` performs every operation and records its
+    events; a model only chooses. ``operations`` maps a name to an async method that draws its
+    arguments from ``self.session``, logs the step and calls the driver.
     """
 
     pattern: ClassVar[Pattern]
     max_steps: ClassVar[int] = 25
-    #: The factory names this model can drive; it draws among those the implementation has.
-    factories: ClassVar[tuple[str, ...]] = ()
     #: How often each operation is drawn relative to the others (default 1 each): rare
     #: closes and cancels keep examples interesting for longer.
     weights: ClassVar[dict[str, int]] = {}
@@ -223,6 +146,12 @@ class Model:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.implementation = session.implementation
+        self.driver: Any = None
+
+    @classmethod
+    def factories(cls) -> tuple[str, ...]:
+        """The factory names this model can drive (its driver's)."""
+        return driver_for(cls.pattern).factories
 
     @classmethod
     def applicable(cls, implementation: Implementation) -> bool:
@@ -232,12 +161,7 @@ class Model:
         """
         if cls.pattern in backend_for(implementation.backend).unsupported:
             return False
-        return any(name in implementation.factories for name in cls.factories)
-
-    @classmethod
-    def make_checkers(cls, params: dict[str, Any]) -> list[Checker]:
-        """The checkers of this pattern, configured by the run's ``params``."""
-        raise NotImplementedError
+        return any(name in implementation.factories for name in cls.factories())
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
@@ -248,8 +172,9 @@ class Model:
         raise NotImplementedError
 
     async def setup(self, params: dict[str, Any]) -> None:
-        """Build the object under test (through the session's guarded calls)."""
-        raise NotImplementedError
+        """Build the object under test through the pattern's driver."""
+        self.driver = driver_for(self.pattern)(self.session, params)
+        await self.driver.setup()
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The operations an example draws from."""
@@ -260,6 +185,8 @@ class Model:
 
     async def observe(self) -> None:
         """Record the object's own gauges and counters; called at every settled instant."""
+        if self.driver is not None:
+            await self.driver.observe()
 
     async def advance(self) -> None:
         """Operation: let a drawn amount of virtual time pass."""
@@ -295,7 +222,7 @@ def run_example(
     async def main(runtime: Runtime) -> None:
         baseline = runtime.census()
         params = model_cls.draw_params(data, implementation)
-        checkers = TraceChecker([*model_cls.make_checkers(params), GuardChecker(params)])
+        checkers = TraceChecker(checkers_for(model_cls.pattern, params))
         session = Session(data, implementation, checkers, budgets, runtime)
         holder["session"] = session
         model = model_cls(session)

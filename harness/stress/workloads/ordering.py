@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import trio
 
 from harness.rules import Pattern
-from harness.stress.drivers.base import Driver
+from harness.stress.workloads.base import Driver
 from harness.stress.runner import Context, StepFailed
 
 

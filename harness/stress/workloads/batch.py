@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import trio
 
 from harness.rules import Pattern
-from harness.stress.drivers.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
 
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from harness.checkers.ordering import OrderingChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.model import Model, StepFailed
+from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
 
 

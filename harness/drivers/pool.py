@@ -1,0 +1,267 @@
+"""The worker-pool driver: submits, close and cancel against one ``worker_pool``.
+
+The harness supplies the handler, so it sees exactly what runs: a job's payload is
+``(id, duration, raises)``; the handler records ``job_start``, sleeps ``duration`` model
+seconds, then raises :class:`JobFailed` or returns, recording ``job_end`` with the outcome
+(``cancelled`` if it was cancelled instead). A host task holds the pool's ``async with`` block
+open until :meth:`PoolDriver.leave`; a reader task reads ``results`` all the time, so a
+finished job's worker is free at the next settled instant. After the block, the host records
+``pool.undelivered`` and the exit.
+
+Events (see :mod:`harness.checkers.pool` for the fields): ``entered``, ``submit``,
+``accepted``, ``submit_closed``, ``submit_full``, ``submit_cancelled``, ``job_start``,
+``job_end``, ``result``, ``results_end``, ``close``, ``cancel``, ``leave``, ``undelivered``,
+``exit``, ``metrics``, plus the shared ``idle``/``end``/``hang``/``crash``/``leak``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import anyio
+
+from harness.checkers.pool import PoolChecker, PoolMetricsChecker
+from harness.checking import Checker
+from harness.contract import STREAM_CLOSED_ERRORS
+from harness.drivers.base import Driver, receiver
+from harness.drivers.host import Host, StepFailed
+from harness.events import as_scalar
+from harness.rules import Pattern
+
+__all__ = ["JobFailed", "PoolDriver", "payload_of"]
+
+
+def payload_of(result: object) -> dict[str, Any]:
+    """A result's ``value`` and ``error`` as event data, for those attributes it has."""
+    payload: dict[str, Any] = {}
+    if hasattr(result, "value"):
+        payload["value"] = as_scalar(result.value)
+    if hasattr(result, "error"):
+        payload["error"] = None if result.error is None else repr(result.error)
+    return payload
+
+
+class JobFailed(Exception):
+    """What the harness handler raises for a job drawn to fail."""
+
+
+class PoolDriver(Driver):
+    """One ``worker_pool``: its host and reader tasks, the handler, and each operation."""
+
+    pattern: ClassVar[Pattern] = Pattern.POOL
+    factories: ClassVar[tuple[str, ...]] = ("worker_pool",)
+
+    def __init__(self, host: Host, params: Mapping[str, Any]) -> None:
+        super().__init__(host, params)
+        self.pool: Any = None
+        #: Duration of every job not yet finished: a drain may take their sum.
+        self.durations: dict[Any, float] = {}
+        #: Blocking submits still waiting, by job id, so one can be cancelled.
+        self.waiting: dict[int, anyio.CancelScope] = {}
+        self.closed = False
+        self.cancelled = False
+        self.started = anyio.Event()  # the block was entered, or entering failed
+        self.entered = False
+        self.leave_now = anyio.Event()
+        self.host_done = anyio.Event()
+        self.reader_done = anyio.Event()
+
+    @classmethod
+    def make_checkers(cls, params: Mapping[str, Any]) -> list[Checker]:
+        """The lifecycle rules and the counters."""
+        return [PoolChecker(params), PoolMetricsChecker(params)]
+
+    # -- the harness side of the pool --------------------------------------------------------
+    async def handler(self, payload: tuple[int, float, bool]) -> int:
+        """Run one job: record its start, sleep its duration, then return or raise."""
+        job_id, duration, raises = payload
+        record = self.record
+        record("job_start", job_id, duration=duration, raises=raises)
+        try:
+            await self.host.sleep(duration)
+        except BaseException:
+            record("job_end", job_id, outcome="cancelled")
+            raise
+        if raises:
+            record("job_end", job_id, outcome="error")
+            raise JobFailed(job_id)
+        record("job_end", job_id, outcome="ok", returned=job_id)
+        return job_id
+
+    async def _host(self) -> None:
+        try:
+            await self._hold_block()
+        finally:
+            self.started.set()
+            self.host_done.set()
+
+    async def _hold_block(self) -> None:
+        record = self.record
+        try:
+            async with self.pool:
+                self.entered = True
+                record("entered")
+                self.started.set()
+                await self.leave_now.wait()
+                record("leave", mode="cancel" if self.cancelled else "drain")
+        except Exception as exc:
+            record("crash", "async with pool", error=repr(exc)[:200])
+            return
+        try:
+            undelivered = list(self.pool.undelivered)
+        except Exception as exc:
+            record("crash", "pool.undelivered", error=repr(exc)[:200])
+            return
+        for entry in undelivered:
+            ident = as_scalar(getattr(entry, "id", entry))
+            record("undelivered", ident, status=as_scalar(getattr(entry, "status", None)))
+            self.durations.pop(ident, None)
+        record("exit")
+
+    async def _reader(self) -> None:
+        try:
+            await self._read()
+        finally:
+            self.reader_done.set()
+
+    async def _read(self) -> None:
+        record = self.record
+        try:
+            receive = receiver(self.pool.results)
+        except Exception as exc:
+            record("crash", "pool.results", error=repr(exc)[:200])
+            return
+        end_errors = self.implementation.end_errors
+        while True:
+            try:
+                result = await receive()
+            except end_errors as exc:
+                record("results_end", how=type(exc).__name__)
+                return
+            except STREAM_CLOSED_ERRORS as exc:
+                # Someone closed the receive side under the reader: the results ended early.
+                record("results_end", how=type(exc).__name__)
+                return
+            except Exception as exc:
+                record("crash", "results.receive()", error=repr(exc)[:200])
+                return
+            ident = as_scalar(getattr(result, "id", result))
+            record(
+                "result",
+                ident,
+                status=as_scalar(getattr(result, "status", None)),
+                **payload_of(result),
+            )
+            self.durations.pop(ident, None)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def setup(self) -> None:
+        """Build the pool, enter its block in the host task, start the reader."""
+        params = self.params
+        self.pool = self.host.call_sync(
+            "worker_pool()",
+            self.host.factory("worker_pool"),
+            handler=self.handler,
+            workers=params["workers"],
+            jobs_buffer=params["jobs_buffer"],
+            results_buffer=params["results_buffer"],
+            job_timeout=params.get("job_timeout"),
+        )
+        self.host.spawn(self._host, "pool-host")
+        if not await self.host.wait(self.started, "pool.__aenter__") or not self.entered:
+            raise StepFailed("enter")  # a hang or the crash is recorded
+        self.host.spawn(self._reader, "pool-reader")
+
+    def leave(self) -> None:
+        """Let the host task leave the block: a drain unless :meth:`cancel` was called."""
+        self.leave_now.set()
+
+    async def wait_exit(self) -> None:
+        """Wait for the block to exit and the results to end, under deadlines."""
+        # A drain may legitimately take as long as every unfinished job run back to back.
+        allowance = 0.0 if self.cancelled else sum(self.durations.values())
+        if not await self.host.wait(self.host_done, "pool block exit", allowance):
+            raise StepFailed("exit")
+        if not await self.host.wait(self.reader_done, "results end"):
+            raise StepFailed("results end")
+
+    async def observe(self, counters: bool = True) -> None:
+        """Record the pool's counters (capability ``metrics``)."""
+        counted = self.read_counters(self.pool) if counters else None
+        if counted is not None:
+            self.record("metrics", None, **{k: int(v) for k, v in counted.items()})
+
+    # -- operations --------------------------------------------------------------------------
+    async def submit(self, job_id: int, duration: float, raises: bool) -> str:
+        """A blocking submit: accepted, refused as closed, or cancelled while it waits.
+
+        Returns the kind of the event that ended it (``accepted``, ``submit_closed``,
+        ``submit_cancelled``).
+        """
+        record = self.record
+        record("submit", job_id, duration=duration, raises=raises, blocking=True)
+        self.durations[job_id] = duration
+        closed_errors = self.implementation.closed_errors
+        scope = self.waiting[job_id] = anyio.CancelScope()
+
+        async def submit() -> bool:
+            try:
+                await self.pool.submit(job_id, (job_id, duration, raises))
+            except closed_errors:
+                return False
+            return True
+
+        try:
+            with scope:
+                accepted = await self.host.call(f"submit({job_id})", submit)
+        except anyio.get_cancelled_exc_class():
+            self._refused("submit_cancelled", job_id)
+            raise
+        finally:
+            self.waiting.pop(job_id, None)
+        if scope.cancelled_caught:
+            return self._refused("submit_cancelled", job_id)
+        if not accepted:
+            return self._refused("submit_closed", job_id)
+        record("accepted", job_id)
+        return "accepted"
+
+    def submit_nowait(self, job_id: int, duration: float, raises: bool) -> None:
+        """Submit without waiting: accepted, refused as full, or refused as closed."""
+        record = self.record
+        record("submit", job_id, duration=duration, raises=raises, blocking=False)
+        self.durations[job_id] = duration
+        try:
+            self.pool.submit_nowait(job_id, (job_id, duration, raises))
+        except self.implementation.would_block_errors:
+            self._refused("submit_full", job_id)
+            return
+        except self.implementation.closed_errors:
+            self._refused("submit_closed", job_id)
+            return
+        except Exception as exc:
+            record("crash", f"submit_nowait({job_id})", error=repr(exc)[:200])
+            raise StepFailed("submit_nowait") from exc
+        record("accepted", job_id)
+
+    def _refused(self, kind: str, job_id: int) -> str:
+        self.durations.pop(job_id, None)
+        self.record(kind, job_id)
+        return kind
+
+    def cancel_submit(self, job_id: int) -> None:
+        """Cancel the blocking submit of ``job_id`` while it waits for room."""
+        self.waiting[job_id].cancel()
+
+    def close(self) -> None:
+        """No more jobs: the pool drains, then ends its results."""
+        self.host.call_sync("close()", self.pool.close)
+        self.closed = True
+        self.record("close")
+
+    def cancel(self) -> None:
+        """Stop now: running jobs are cancelled and no job starts afterwards."""
+        self.host.call_sync("cancel()", self.pool.cancel)
+        self.cancelled = True
+        self.record("cancel")

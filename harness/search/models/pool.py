@@ -1,0 +1,133 @@
+"""The worker-pool model: draws submits, cancelled submits, close, cancel and time.
+
+The :class:`~harness.drivers.pool.PoolDriver` holds the pool's block open, reads the results
+all the time and runs the harness's handler; this model draws the pool's size, each job's
+duration and outcome, and the order of operations. Teardown drains (close, then leave the
+block) or cancels, then waits for the block to exit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+
+from harness.contract import Implementation
+from harness.drivers.pool import PoolDriver
+from harness.rules import Pattern
+from harness.search.model import Model, Session
+
+#: Job durations: none equals a timeout below, so "timed out" is never a tie.
+DURATIONS = (0.0, 0.5, 1.0, 2.0)
+#: Per-job timeouts drawn when the implementation declares ``job_timeout``.
+TIMEOUTS = (None, 0.75, 1.5)
+
+
+class PoolModel(Model):
+    """Drives ``worker_pool`` with blocking and non-blocking submits, close and cancel."""
+
+    pattern: ClassVar[Pattern] = Pattern.POOL
+    max_steps: ClassVar[int] = 20
+    weights: ClassVar[dict[str, int]] = {
+        "submit": 4,
+        "submit_nowait": 3,
+        "advance": 3,
+        "cancel_submit": 1,
+        "close": 1,
+        "cancel": 1,
+    }
+    driver: PoolDriver
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.ids = itertools.count(1)
+
+    @classmethod
+    def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
+        """Draw a few workers and small buffers (so backpressure is reached) and a timeout."""
+        timeout = None
+        if implementation.has("job_timeout"):
+            timeout = data.draw(st.sampled_from(TIMEOUTS), label="job_timeout")
+        return {
+            "pattern": "pool",
+            "factory": "worker_pool",
+            "workers": data.draw(st.integers(1, 3), label="workers"),
+            "jobs_buffer": data.draw(st.integers(1, 3), label="jobs_buffer"),
+            "results_buffer": data.draw(st.integers(0, 2), label="results_buffer"),
+            "job_timeout": timeout,
+        }
+
+    def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Submit (blocking or not), cancel a waiting submit, close, cancel, let time pass.
+
+        Where running code cannot be interrupted (threads), neither cancellation is drawn:
+        the cancellation rules are waived there, and the instant a thread starts a job reaches
+        the harness only after it happened, so "no job starts after cancel" cannot be judged.
+        """
+        ops: dict[str, Callable[[], Awaitable[None]]] = {
+            "submit": self.submit,
+            "submit_nowait": self.submit_nowait,
+            "close": self.close,
+            "advance": self.advance,
+        }
+        if self.session.runtime.interruptible:
+            ops["cancel"] = self.cancel
+            ops["cancel_submit"] = self.cancel_submit
+        return ops
+
+    async def teardown(self) -> None:
+        """Drain (close and leave) or cancel; wait for the block to exit, under a deadline."""
+        driver = self.driver
+        if driver.host_done.is_set():
+            return
+        mode = "cancel" if driver.cancelled else "drain"
+        if not driver.cancelled and self.session.runtime.interruptible:
+            mode = self.session.draw(st.sampled_from(["drain", "cancel"]), label="teardown")
+        if mode == "cancel" and not driver.cancelled:
+            await self.cancel()
+        elif mode == "drain" and not driver.closed:
+            await self.close()
+        self.session.step(f"leave the block ({mode})")
+        driver.leave()
+        if mode == "cancel":
+            # The block must be gone by the next settled instant (POOL-CANCEL-PROMPT).
+            await self.session.settle()
+        await driver.wait_exit()
+
+    # -- operations --------------------------------------------------------------------------
+    def _draw_job(self) -> tuple[int, float, bool]:
+        job_id = next(self.ids)
+        duration = self.session.draw(st.sampled_from(DURATIONS), label="duration")
+        raises = self.session.draw(st.booleans(), label="raises")
+        return job_id, duration, raises
+
+    async def submit(self) -> None:
+        """Start a blocking submit in its own task (it may wait for room)."""
+        job_id, duration, raises = job = self._draw_job()
+        self.session.step(f"submit({job_id}, duration={duration:g}, raises={raises})")
+        self.session.spawn(lambda: self.driver.submit(*job), name=f"submit({job_id})")
+
+    async def submit_nowait(self) -> None:
+        """Submit without waiting: accepted, refused as full, or refused as closed."""
+        job_id, duration, raises = job = self._draw_job()
+        self.session.step(f"submit_nowait({job_id}, duration={duration:g}, raises={raises})")
+        self.driver.submit_nowait(*job)
+
+    async def cancel_submit(self) -> None:
+        """Cancel one blocking submit that still waits for room, if any."""
+        if self.driver.waiting:
+            job_id = self.session.draw(st.sampled_from(sorted(self.driver.waiting)), label="job")
+            self.session.step(f"cancel submit({job_id})")
+            self.driver.cancel_submit(job_id)
+
+    async def close(self) -> None:
+        """No more jobs: the pool drains, then ends its results."""
+        self.session.step("close()")
+        self.driver.close()
+
+    async def cancel(self) -> None:
+        """Stop now: running jobs are cancelled and no job starts afterwards."""
+        self.session.step("cancel()")
+        self.driver.cancel()

@@ -1,0 +1,120 @@
+"""Stress workload of ``worker_pool``: producers submit, then the pool drains or is cancelled.
+
+The :class:`~harness.drivers.pool.PoolDriver` runs the handler, reads the results and records
+every event; this workload offers the jobs and folds those events into the metrics: queue wait
+(``submit`` to ``job_start``), service (``job_start`` to ``job_end``), end to end (``submit``
+to ``result``), busy workers, and the jobs accepted but not started.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import anyio
+
+from harness.drivers.host import guarded
+from harness.events import Event
+from harness.rules import Pattern
+from harness.stress.workloads.base import COMMON, Context, Workload
+
+_OUTCOME = {"ok": "completed", "error": "failed", "timeout": "timed_out", "cancelled": "cancelled"}
+
+
+class PoolWorkload(Workload):
+    """Open- or closed-loop producers against one pool; drain at the end, or cancel midway."""
+
+    pattern: ClassVar[Pattern] = Pattern.POOL
+    honours: ClassVar[frozenset[str]] = COMMON | {"failure_rate", "cancel_at"}
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
+        self.submitted_at: dict[Any, float] = {}
+        self.started_at: dict[Any, float] = {}
+        self.queued: set[Any] = set()
+        self.running = 0
+
+    def workers(self) -> int | None:
+        """The pool's worker count."""
+        return int(self.ctx.params["workers"])
+
+    # -- the load ------------------------------------------------------------------------
+    async def producer(self, number: int) -> None:
+        """Submit jobs at the scenario's pace until the run is long enough."""
+        ctx = self.ctx
+        pace = ctx.pacer(number)
+        failure_rate = ctx.load.failure_rate
+        while True:
+            await pace()
+            job_id = ctx.next_job()
+            if job_id is None:
+                return
+            outcome = await self.driver.submit(job_id, ctx.duration(), ctx.chance(failure_rate))
+            if outcome != "accepted":
+                return
+
+    async def canceller(self, producers: anyio.CancelScope) -> None:
+        """At the scenario's cancel point: cancel the pool and the producers' blocked submits."""
+        await self.ctx.cancel_event.wait()
+        self.cancel()
+        producers.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the pool once."""
+        if not self.driver.cancelled:
+            self.driver.cancel()
+
+    async def run(self) -> None:
+        """Build, enter, load, then drain (close) or cancel, and wait for the block to exit."""
+        driver = self.driver
+        await driver.setup()
+        async with anyio.create_task_group() as load:
+            load.start_soon(self.canceller, load.cancel_scope, name="pool-canceller")
+            async with anyio.create_task_group() as producers:
+                for number in range(self.ctx.load.producers):
+                    producers.start_soon(
+                        guarded(self.producer), number, name=f"producer-{number}"
+                    )
+            load.cancel_scope.cancel()
+        if self.ctx.cancel_event.is_set():
+            self.cancel()
+        if not driver.cancelled:
+            driver.close()
+        driver.leave()
+        await driver.wait_exit()
+
+    # -- what it measures ------------------------------------------------------------------
+    def measure(self, event: Event) -> None:
+        """Latencies, outcomes, busy workers and the backlog, from the pool's events."""
+        kind = event.kind
+        metrics = self.metrics
+        if kind == "submit":
+            metrics.offered(event.t)
+            self.submitted_at[event.id] = event.t
+        elif kind == "accepted":
+            if event.id not in self.started_at:
+                self.queued.add(event.id)
+        elif kind in ("submit_closed", "submit_cancelled", "submit_full"):
+            self.submitted_at.pop(event.id, None)
+            metrics.count("rejected")
+        elif kind == "job_start":
+            self.queued.discard(event.id)
+            self.started_at[event.id] = event.t
+            submitted = self.submitted_at.get(event.id)
+            if submitted is not None:
+                metrics.latency("queue_wait", event.t - submitted)
+            self.running += 1
+            metrics.set_busy(event.t, self.running)
+        elif kind == "job_end":
+            started = self.started_at.pop(event.id, None)
+            if started is not None and event.get("outcome") != "cancelled":
+                metrics.latency("service", event.t - started)
+            self.running -= 1
+            metrics.set_busy(event.t, self.running)
+        elif kind in ("result", "undelivered"):
+            submitted = self.submitted_at.pop(event.id, None)
+            if submitted is not None:
+                metrics.latency("end_to_end", event.t - submitted)
+            self.queued.discard(event.id)
+            metrics.completed(event.t, _OUTCOME.get(str(event.get("status")), "unknown_status"))
+        elif kind == "idle":
+            metrics.queue_length(event.t, len(self.queued))
