@@ -20,11 +20,12 @@ from harness import offline
 from harness.checking import Verdict
 from harness.conformance import PatternRun, verdicts
 from harness.contract import Implementation
-from harness.search.models.registry import model_for, patterns
+from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import ImplementationResult, write_reports
 from harness.rules import RULES, Pattern
 from harness.search.engine import PROFILES, search_model
+from harness.search.models.registry import model_for
 from harness.stress import cli as stress_cli
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

@@ -20,10 +20,11 @@ from typing import Any
 from harness.backends import BACKEND_NAMES, backend_for
 from harness.checking import Verdict
 from harness.contract import Implementation
+from harness.drivers import patterns
 from harness.events import Event
-from harness.search.models.registry import model_for, patterns
 from harness.rules import RULES, Pattern, Rule
 from harness.search.engine import Counterexample, Profile, SearchOutcome, search_model
+from harness.search.models.registry import model_for
 
 REPORT_FORMAT_VERSION = 1
 

@@ -28,8 +28,8 @@ from typing import Any, Final
 from harness.checking import Checker, TraceChecker, Verdict, Violation
 from harness.conformance import PatternRun, RuleResult, event_record
 from harness.contract import Implementation
-from harness.events import Event, TraceFormatError, read_jsonl_numbered
 from harness.drivers import checkers_for, patterns
+from harness.events import Event, TraceFormatError, read_jsonl_numbered
 from harness.reports import ImplementationResult, write_reports
 from harness.rules import Pattern, Rule, rules_for
 

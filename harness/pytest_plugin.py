@@ -25,7 +25,7 @@ import pytest
 from harness.checking import Verdict
 from harness.conformance import PatternRun, RuleResult, run_pattern, verdicts
 from harness.contract import Implementation
-from harness.search.models.registry import patterns
+from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import write_atomically
 from harness.rules import RULES, Pattern, Rule

@@ -20,10 +20,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from harness.search.models.registry import model_for, patterns
+from harness.drivers import patterns
 from harness.plugin import load_implementation
 from harness.rules import Pattern
 from harness.search.engine import Profile, search_model
+from harness.search.models.registry import model_for
 
 
 @dataclass

@@ -7,10 +7,8 @@ and the stress workloads (:mod:`harness.stress.workloads`).
 from __future__ import annotations
 
 import importlib
-from typing import Final
-
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from harness.checkers.general import GuardChecker
 from harness.checking import Checker

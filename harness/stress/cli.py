@@ -19,7 +19,7 @@ from typing import Any, Final
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import write_atomically
 from harness.stress.report import headline_latency, write_reports, write_summary
-from harness.stress.runner import StressResult, run_scenario
+from harness.stress.runner import StressResult, run_scenario, why_not_runnable
 from harness.stress.scenario import catalog, load_scenario
 
 REFERENCE_SPEC: Final = "reference.plugin:implementation"
@@ -71,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [load_scenario(name) for name in names]
     baseline = _read_baseline(args.baseline) if args.baseline else None
     exit_code, rows, saved = 0, [], {}
+    skipped = 0
     for scenario in scenarios:
         spec = args.impl or scenario.implementation or REFERENCE_SPEC
         implementation = load_implementation(spec)
+        reason = why_not_runnable(scenario, implementation)
+        if reason is not None and args.all:
+            # The catalog covers every pattern; an implementation is run on those it provides.
+            print(f"stress {scenario.name}: not-applicable ({reason})")
+            skipped += 1
+            continue
         with _progress(scenario.name, scenario.jobs) as progress:
             result = run_scenario(scenario, implementation, progress=progress)
         gate = _compare(result, baseline, args.tolerance) if baseline is not None else None
@@ -97,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
                 "wall": result.wall_seconds,
             }
         )
+    if not rows:
+        raise ConfigError(f"stress: none of the {skipped} scenarios applies to this implementation")
     if len(rows) > 1:
         print(f"summary: {write_summary(args.report_dir, rows)}")
     if args.save_baseline:

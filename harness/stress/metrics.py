@@ -1,13 +1,15 @@
 """What a stress run measures, in memory that does not grow with the run's length.
 
 Latencies go to HDR histograms (microseconds of virtual time, 3 significant digits), counts to
-plain counters, and time series to :class:`TimeSeries`, which halves its resolution whenever
-it would need more than ``MAX_BUCKETS`` buckets, so an hour-long run and a second-long one
+plain counters, and time series to :class:`TimeSeries` (sums per bucket, and levels as their
+minimum, mean and maximum per bucket), which halves its resolution whenever it would need
+more than ``MAX_BUCKETS`` buckets, so an hour-long run and a second-long one
 both plot from a few hundred points.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any, Final
 
@@ -20,50 +22,102 @@ _MICROS: Final = 1_000_000
 
 
 class TimeSeries:
-    """Per-bucket sums (``sum`` columns) and maxima (``max`` columns) over virtual time."""
+    """Per-bucket series over virtual time, in memory that does not grow with the run.
+
+    A ``sum`` column adds amounts per bucket (completions, offers). A ``level`` column is a
+    gauge that holds its value until the next sample (a queue's length, busy workers): each
+    bucket keeps the level's minimum, maximum and time-weighted mean over the bucket, so a plot
+    shows bursts and lulls as a band rather than only the peak. Levels start at 0 at time 0.
+    """
 
     def __init__(self, columns: dict[str, str], width: float = 0.01) -> None:
         self.kinds = columns
         self.width = width
-        self.columns: dict[str, list[float]] = {name: [] for name in columns}
+        self.columns: dict[str, list[float]] = {}
+        #: The level each ``level`` column holds since the instant it was set.
+        self.held: dict[str, tuple[float, float]] = {}
+        for name, kind in columns.items():
+            if kind == "sum":
+                self.columns[name] = []
+            else:
+                self.columns.update({name: [], f"{name}_min": [], f"{name}_area": []})
+                self.held[name] = (0.0, 0.0)
+        self.merge = {
+            name: max if name in self.held else min if name.endswith("_min") else _add
+            for name in self.columns
+        }
 
     def _index(self, t: float) -> int:
         index = int(t / self.width)
         while index >= MAX_BUCKETS:
             self._coarsen()
             index = int(t / self.width)
-        for values in self.columns.values():
+        for name, values in self.columns.items():
             if len(values) <= index:
-                values.extend([0.0] * (index + 1 - len(values)))
+                fill = math.inf if name.endswith("_min") else 0.0
+                values.extend([fill] * (index + 1 - len(values)))
         return index
 
     def _coarsen(self) -> None:
         self.width *= 2
         for name, values in self.columns.items():
-            pairs = [
-                (values[i], values[i + 1] if i + 1 < len(values) else 0.0)
+            merge = self.merge[name]
+            self.columns[name] = [
+                merge(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
                 for i in range(0, len(values), 2)
             ]
-            if self.kinds[name] == "sum":
-                self.columns[name] = [a + b for a, b in pairs]
-            else:
-                self.columns[name] = [max(a, b) for a, b in pairs]
 
     def add(self, name: str, t: float, amount: float = 1.0) -> None:
         """Add ``amount`` to a ``sum`` column at instant ``t``."""
         index = self._index(t)
         self.columns[name][index] += amount
 
-    def gauge(self, name: str, t: float, value: float) -> None:
-        """Record a level for a ``max`` column at instant ``t`` (the bucket keeps the max)."""
+    def level(self, name: str, t: float, value: float) -> None:
+        """The ``level`` column ``name`` reads ``value`` from instant ``t`` on."""
+        self._hold(name, t)
         index = self._index(t)
-        values = self.columns[name]
-        if value > values[index]:
-            values[index] = value
+        self._touch(name, index, value)
+        self.held[name] = (t, value)
+
+    def close(self, t: float) -> None:
+        """Carry every level up to the run's end ``t``."""
+        for name in self.held:
+            self._hold(name, t)
+
+    def _hold(self, name: str, until: float) -> None:
+        # Spread the held level over every bucket from where it was set up to ``until``.
+        since, value = self.held[name]
+        while since < until:
+            index = self._index(since)
+            end = min(until, (index + 1) * self.width)
+            if end <= since:  # float rounding put ``since`` on a bucket's edge
+                since = math.nextafter(since, math.inf)
+                continue
+            self._touch(name, index, value)
+            self.columns[f"{name}_area"][index] += value * (end - since)
+            since = end
+        self.held[name] = (max(since, until), value)
+
+    def _touch(self, name: str, index: int, value: float) -> None:
+        maxima, minima = self.columns[name], self.columns[f"{name}_min"]
+        maxima[index] = max(maxima[index], value)
+        minima[index] = min(minima[index], value)
 
     def to_json(self) -> dict[str, Any]:
-        """The series as bucket width plus one list per column."""
-        return {"bucket_seconds": self.width, **self.columns}
+        """The series as bucket width plus one list per column (``_min``/``_mean`` of levels)."""
+        out: dict[str, Any] = {"bucket_seconds": self.width}
+        for name, values in self.columns.items():
+            if name.endswith("_area"):
+                out[name.removesuffix("_area") + "_mean"] = [v / self.width for v in values]
+            elif name.endswith("_min"):
+                out[name] = [0.0 if v == math.inf else v for v in values]
+            else:
+                out[name] = list(values)
+        return out
+
+
+def _add(a: float, b: float) -> float:
+    return a + b
 
 
 class Metrics:
@@ -77,8 +131,8 @@ class Metrics:
         self.series = TimeSeries(
             {
                 "completed": "sum",
-                "queue_length": "max",
-                "busy": "max",
+                "queue_length": "level",
+                "busy": "level",
                 "admitted": "sum",
                 "offered": "sum",
             }
@@ -118,14 +172,14 @@ class Metrics:
 
     def queue_length(self, t: float, n: int) -> None:
         """The queue's length at a settled instant."""
-        self.series.gauge("queue_length", t, n)
+        self.series.level("queue_length", t, n)
 
     def set_busy(self, t: float, busy: int) -> None:
         """How many workers are busy from ``t`` on (integrated for utilization)."""
         self.busy_seconds += self.busy * (t - self._busy_since)
         self._busy_since = t
         self.busy = busy
-        self.series.gauge("busy", t, busy)
+        self.series.level("busy", t, busy)
 
     def _stamp(self, t: float) -> None:
         if self.first_t is None:
@@ -149,6 +203,7 @@ class Metrics:
                 "max": histogram.get_max_value() / _MICROS,
                 **{f"p{p:g}": values[p] / _MICROS for p in PERCENTILES},
             }
+        self.series.close(virtual_seconds)
         utilization = None
         if workers and virtual_seconds > 0:
             self.set_busy(virtual_seconds, self.busy)

@@ -202,14 +202,9 @@ def plots(report: dict[str, Any]) -> list[tuple[str, str]]:
 
     if any(series["queue_length"]) or any(series["busy"]):
         fig, ax = figure("Queue length over time", "items")
-        ax.step(
-            times(series["queue_length"]),
-            series["queue_length"],
-            where="post",
-            label="queued (max per bucket)",
-        )
-        if any(series["busy"]):
-            ax.step(times(series["busy"]), series["busy"], where="post", label="busy workers")
+        for name, label in (("queue_length", "queued"), ("busy", "busy workers")):
+            if any(series[name]):
+                _band(ax, times(series[name]), series, name, label)
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper right", fontsize=8)
         out.append(("Queue length", _png(fig)))
@@ -267,6 +262,22 @@ def plots(report: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("Admissions against the bound", _png(fig)))
         plt.close(fig)
     return out
+
+
+def _band(ax: Any, xs: list[float], series: dict[str, Any], name: str, label: str) -> None:
+    """A level over time: its min-max range per bucket as a band, its mean as a line."""
+    lows = series.get(f"{name}_min", series[name])
+    means = series.get(f"{name}_mean", series[name])
+    line = ax.step(xs, means, where="post", label=f"{label} (mean per bucket)")[0]
+    ax.fill_between(
+        xs,
+        lows,
+        series[name],
+        step="post",
+        alpha=0.25,
+        color=line.get_color(),
+        label=f"{label} (min to max)",
+    )
 
 
 def _bound(report: dict[str, Any]) -> Any:

@@ -141,6 +141,21 @@ def _ignore(event: Event) -> None:
     del event
 
 
+def why_not_runnable(scenario: Scenario, implementation: Implementation) -> str | None:
+    """Why ``implementation`` cannot run ``scenario`` (a missing factory, ...), or None."""
+    if scenario.backend is not None and scenario.backend != implementation.backend:
+        return (
+            f"written for the {scenario.backend} backend, and {implementation.name!r} runs on "
+            f"{implementation.backend}"
+        )
+    unsupported = backend_for(implementation.backend).unsupported.get(scenario.pattern)
+    if unsupported is not None:
+        return unsupported
+    if scenario.factory not in implementation.factories:
+        return f"needs factory {scenario.factory!r}, which {implementation.name!r} does not provide"
+    return None
+
+
 def run_scenario(
     scenario: Scenario,
     implementation: Implementation,
@@ -154,21 +169,11 @@ def run_scenario(
     ``check`` off skips the checkers (to measure their cost); ``timed`` measures the time
     spent in them; ``progress`` is called with the number of jobs issued, now and then.
     """
-    if scenario.backend is not None and scenario.backend != implementation.backend:
-        raise ConfigError(
-            f"scenario {scenario.name!r} is written for the {scenario.backend} backend, and "
-            f"{implementation.name!r} runs on {implementation.backend}"
-        )
+    reason = why_not_runnable(scenario, implementation)
+    if reason is not None:
+        raise ConfigError(f"scenario {scenario.name!r}: {reason}")
     backend = backend_for(implementation.backend)
-    unsupported = backend.unsupported.get(scenario.pattern)
-    if unsupported is not None:
-        raise ConfigError(f"scenario {scenario.name!r}: {unsupported}")
     workload_cls = workload_for(scenario.pattern)
-    if scenario.factory not in implementation.factories:
-        raise ConfigError(
-            f"scenario {scenario.name!r} needs factory {scenario.factory!r}, which "
-            f"{implementation.name!r} does not provide"
-        )
     workload_cls.validate(scenario)
     checkers = checkers_for(scenario.pattern, scenario.params) if check else []
     recorder = Recorder(TraceChecker(checkers) if check else None, timed)
@@ -191,17 +196,22 @@ def run_scenario(
         recorder.measure = workload.measure
         baseline = runtime.census()
 
+        # Only one task may wait for the system to settle: two such waiters would each see
+        # the other running (on asyncio, yielding) and wait forever.
+        observing = anyio.CancelScope()
+
         async def observer() -> None:
             idles = 0
-            while True:
-                await runtime.wait_all_tasks_blocked()
-                runtime.settled()
-                idles += 1
-                with contextlib.suppress(StepFailed):
-                    await workload.observe(idles % METRICS_EVERY == 0)
-                host.record("idle")
-                recorder.wake = anyio.Event()
-                await recorder.wake.wait()
+            with observing:
+                while True:
+                    await runtime.wait_all_tasks_blocked()
+                    runtime.settled()
+                    idles += 1
+                    with contextlib.suppress(StepFailed):
+                        await workload.observe(idles % METRICS_EVERY == 0)
+                    host.record("idle")
+                    recorder.wake = anyio.Event()
+                    await recorder.wake.wait()
 
         host.record("params", None, **workload.ctx.params)
         async with anyio.create_task_group() as task_group:
@@ -218,7 +228,9 @@ def run_scenario(
                     host.record("crash", "run", error=repr(group.exceptions[0])[:200])
             if scope.cancelled_caught:
                 host.record("hang", "run", reason=f"the run did not end within {budget:g}s")
+            observing.cancel()
             await runtime.wait_all_tasks_blocked()
+            runtime.settled()
             with contextlib.suppress(StepFailed):
                 await workload.observe(True)
             host.record("idle")

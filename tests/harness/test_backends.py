@@ -20,10 +20,10 @@ from examples.asyncio_impl import BoundedQueue
 from examples.thread_pool import PoolClosed, ThreadPool
 from harness.backends import BACKEND_NAMES, Runtime, backend_for
 from harness.guards import Budgets
+from harness.plugin import ConfigError, load_implementation
 from harness.search.model import Model, run_example
 from harness.search.models.pool import PoolModel
 from harness.search.models.queue import QueueModel
-from harness.plugin import ConfigError, load_implementation
 
 
 def violated(

@@ -273,8 +273,8 @@ def leaky() -> object:
 
 @pytest.mark.parametrize(("spec", "rule_id"), [("crashing", "NO-CRASH"), ("leaky", "NO-LEAK")])
 def test_guard_rules_catch_broken_implementations(spec: str, rule_id: str) -> None:
-    from harness.search.models.queue import QueueModel
     from harness.search.engine import PROFILES, search_model
+    from harness.search.models.queue import QueueModel
 
     implementation = load_implementation(f"tests.harness.test_core:{spec}")
     outcome = search_model(QueueModel, implementation, PROFILES["ci"])

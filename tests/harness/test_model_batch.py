@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.search.models.batch import BatchModel
 from harness.plugin import load_implementation
 from harness.rules import Pattern, rules_for
 from harness.search.engine import PROFILES, search_model
+from harness.search.models.batch import BatchModel
 
 BATCH_RULES = {r.id for r in rules_for(Pattern.BATCH)}
 

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.checking import Verdict
+from harness.drivers import patterns
 from harness.events import TraceFormatError, event_from_json, write_jsonl
-from harness.search.model import run_example
-from harness.search.models.registry import model_for, patterns
 from harness.offline import (
     SCHEMA_PATH,
     TraceInputError,
@@ -29,6 +28,8 @@ from harness.offline import (
 )
 from harness.plugin import load_implementation
 from harness.rules import Pattern, rules_for
+from harness.search.model import run_example
+from harness.search.models.registry import model_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = ROOT / "examples" / "trace_writer.py"

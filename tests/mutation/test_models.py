@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.search.models.registry import model_for, patterns
+from harness.drivers import patterns
 from harness.plugin import load_implementation
 from harness.rules import Pattern, rules_for
 from harness.search.engine import PROFILES, search_model
+from harness.search.models.registry import model_for
 
 #: The ``ci`` profile (150 derandomized examples per model): a mutant counts as killed when the
 #: conformance run CI makes would catch it. Deeper searches kill more (a blocking ``submit``

@@ -2,6 +2,8 @@
 
 ``extra_worker``: the pool starts one worker more than asked (POOL-CONCURRENCY).
 ``fast_bucket``: the token bucket refills twice as fast as asked (RATE-BOUND).
+``asyncio_extra_worker`` and ``asyncio_fast_bucket``: the same two bugs in the asyncio example,
+as its users would make them (stress runs on the asyncio backend too).
 """
 
 from __future__ import annotations
@@ -70,3 +72,31 @@ def hanging_pool() -> dict[str, Any]:
         )
 
     return _with("broken-hanging-pool", worker_pool=make)
+
+
+def _asyncio_with(name: str, **factories: Any) -> dict[str, Any]:
+    from examples.asyncio_impl import implementation as asyncio_implementation
+
+    declaration = asyncio_implementation()
+    return {**declaration, "name": name, "factories": {**declaration["factories"], **factories}}
+
+
+def asyncio_extra_worker() -> dict[str, Any]:
+    """The asyncio example's pool with one worker too many."""
+    from examples.asyncio_impl import WorkerPool as AsyncioPool
+
+    def make(**kwargs: Any) -> AsyncioPool:
+        kwargs["workers"] += 1
+        return AsyncioPool(**kwargs)
+
+    return _asyncio_with("broken-asyncio-extra-worker", worker_pool=make)
+
+
+def asyncio_fast_bucket() -> dict[str, Any]:
+    """The asyncio example's token bucket, refilling at twice its rate."""
+    from examples.asyncio_impl import TokenBucket as AsyncioBucket
+
+    def make(*, rate: float, burst: int) -> AsyncioBucket:
+        return AsyncioBucket(rate * 2, burst)
+
+    return _asyncio_with("broken-asyncio-fast-bucket", token_bucket=make)

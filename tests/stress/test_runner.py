@@ -9,8 +9,8 @@ import pytest
 
 from harness.checking import Verdict
 from harness.plugin import ConfigError, load_implementation
-from harness.stress.runner import RING, run_scenario
-from harness.stress.scenario import load_scenario, parse
+from harness.stress.runner import RING, run_scenario, why_not_runnable
+from harness.stress.scenario import catalog, load_scenario, parse
 
 REFERENCE = "reference.plugin:implementation"
 
@@ -106,10 +106,69 @@ def test_checking_off_still_measures(small_pool: Path) -> None:
     assert result.metrics["counters"]["completed"] == 200
 
 
-def test_another_backend_is_a_clear_config_error(small_pool: Path) -> None:
-    implementation = dataclasses.replace(load_implementation(REFERENCE), backend="asyncio")
-    with pytest.raises(ConfigError, match="stress supports the trio backend for now"):
-        run_scenario(load_scenario(str(small_pool)), implementation)
+ASYNCIO = "examples.asyncio_impl:implementation"
+
+
+def test_a_pattern_the_backend_cannot_drive_is_a_clear_config_error(small_pool: Path) -> None:
+    queue = load_scenario("queue-backpressure")
+    implementation = load_implementation("examples.thread_pool:implementation")
+    with pytest.raises(ConfigError, match="drives only the worker pool"):
+        run_scenario(queue, implementation)
+
+
+def test_a_missing_factory_is_a_clear_config_error() -> None:
+    with pytest.raises(ConfigError, match="needs factory 'first_error_group'"):
+        run_scenario(load_scenario("group-first-error"), load_implementation(ASYNCIO))
+
+
+def _catalog_for(spec: str) -> list[str]:
+    implementation = load_implementation(spec)
+    return [
+        name
+        for name in catalog()
+        if why_not_runnable(load_scenario(name), implementation) is None
+    ]
+
+
+def test_the_asyncio_example_runs_every_catalog_scenario_it_provides() -> None:
+    names = _catalog_for(ASYNCIO)
+    # A pool, a bounded queue, a token bucket and a shedding gate.
+    assert {"pool-drain", "pool-cancel-midstream", "queue-backpressure"} <= set(names)
+    assert {"rate-token-bucket-hour", "rate-shedding-gate"} <= set(names)
+    implementation = load_implementation(ASYNCIO)
+    for name in names:
+        scenario = load_scenario(name)
+        if scenario.jobs is not None:
+            scenario = dataclasses.replace(scenario, jobs=min(scenario.jobs, 300))
+        else:
+            scenario = dataclasses.replace(scenario, seconds=min(scenario.seconds or 5.0, 30.0))
+        result = run_scenario(scenario, implementation)
+        failed = [rule.rule_id for rule in result.rules if rule.verdict is Verdict.FAIL]
+        assert failed == [], name
+        assert verdicts(result)["NO-HANG"] is Verdict.PASS, name
+        assert result.events > 0, name
+
+
+def test_a_wrong_asyncio_pool_fails_its_scenario_rule(small_pool: Path) -> None:
+    implementation = load_implementation("tests.stress.broken:asyncio_extra_worker")
+    result = run_scenario(load_scenario(str(small_pool)), implementation)
+    failed = [rule for rule in result.rules if rule.verdict is Verdict.FAIL]
+    assert [rule.rule_id for rule in failed] == ["POOL-CONCURRENCY"]
+    assert "3 jobs run at once with 2 worker(s)" in failed[0].first[0]["message"]
+
+
+def test_a_wrong_asyncio_bucket_fails_rate_bound() -> None:
+    scenario = dataclasses.replace(load_scenario("rate-token-bucket-hour"), seconds=30.0)
+    implementation = load_implementation("tests.stress.broken:asyncio_fast_bucket")
+    assert verdicts(run_scenario(scenario, implementation))["RATE-BOUND"] is Verdict.FAIL
+
+
+def test_the_threads_example_runs_the_pool_scenarios_on_the_real_clock(small_pool: Path) -> None:
+    scenario = dataclasses.replace(load_scenario(str(small_pool)), jobs=40)
+    result = run_scenario(scenario, load_implementation("examples.thread_pool:implementation"))
+    assert [rule.rule_id for rule in result.rules if rule.verdict is Verdict.FAIL] == []
+    assert result.metrics["counters"]["completed"] == 40
+    assert "real clock" in result.backend_note
 
 
 def test_a_seeded_run_repeats_exactly() -> None:

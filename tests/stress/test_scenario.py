@@ -9,8 +9,8 @@ import pytest
 from harness.cli import main
 from harness.plugin import ConfigError
 from harness.rules import Pattern
-from harness.stress.workloads import driver_for
 from harness.stress.scenario import catalog, load_scenario, parse
+from harness.stress.workloads import driver_for
 
 BASE = {"pattern": "pool", "params": {"workers": 1, "jobs_buffer": 1, "results_buffer": 0}}
 

@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 from harness.checkers.batch import BatchChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import MAX_ADVANCE, Model, StepFailed, receiver
 from harness.rules import Pattern
+from harness.search.model import MAX_ADVANCE, Model, StepFailed, receiver
 
 
 class BatchModel(Model):

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from harness.checkers.group import GroupChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
+from harness.search.model import Model, StepFailed
 
 _DURATIONS = (0.0, 0.1, 0.5, 1.0, 1.001, 2.0)
 _TASK = st.tuples(

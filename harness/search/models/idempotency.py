@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from harness.checkers.idempotency import IdempotencyChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
+from harness.search.model import Model, StepFailed
 
 #: How many times one delivery is made in all when its effect keeps failing.
 _REDELIVERIES = 3

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from harness.checkers.ordering import OrderingChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
+from harness.search.model import Model, StepFailed
 
 
 def _item(seq: int) -> str:

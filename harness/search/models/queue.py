@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from harness.checkers.queue import QueueChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
+from harness.search.model import Model, StepFailed
 
 
 class QueueModel(Model):

@@ -1,12 +1,12 @@
-"""Which model drives which pattern: the one place that lists them."""
+"""Which model chooses the operations of which pattern: the one place that lists them."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Final
 
-from harness.search.model import Model
 from harness.rules import Pattern
+from harness.search.model import Model
 
 _MODELS: Final[dict[Pattern, str]] = {
     Pattern.QUEUE: "harness.search.models.queue:QueueModel",
@@ -26,7 +26,3 @@ def model_for(pattern: Pattern) -> type[Model]:
     model: type[Model] = getattr(importlib.import_module(module_name), class_name)
     return model
 
-
-def patterns() -> list[Pattern]:
-    """Every pattern that has a model, in catalog order."""
-    return list(_MODELS)

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from harness.checkers.retry import RetryChecker, RetryMetricsChecker
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.search.model import Model, StepFailed
 from harness.rules import Pattern
+from harness.search.model import Model, StepFailed
 
 #: Attempt durations: a coarse grid, so attempts and backoffs rarely end together.
 _DURATIONS = (0.0, 0.1, 0.2, 0.5)

@@ -17,9 +17,9 @@ import trio
 
 from harness.plugin import ConfigError
 from harness.rules import Pattern
-from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
 from harness.stress.scenario import Scenario
+from harness.stress.workloads.base import COMMON, Driver
 
 
 class TaskError(Exception):

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import trio
 
 from harness.rules import Pattern
-from harness.stress.workloads.base import Driver
 from harness.stress.runner import Context, StepFailed
+from harness.stress.workloads.base import Driver
 
 
 def _item(seq: int) -> str:

@@ -16,8 +16,8 @@ import trio
 
 from harness.checkers import Recent
 from harness.rules import Pattern
-from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
+from harness.stress.workloads.base import COMMON, Driver
 
 
 class QueueDriver(Driver):

@@ -1,126 +1,98 @@
-"""Stress driver of the rate limiters: waiters queue on ``acquire``, a prober tries its luck.
+"""Stress workload of the rate limiters: waiters queue on ``acquire``, a prober tries its luck.
 
-Events are those of :mod:`harness.checkers.rate` (``created``, ``acquire``, ``admit``,
-``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``, ``metrics``). For a token or
-leaky bucket, producer 0 probes with ``try_acquire`` and every other producer waits in line
-with ``acquire``; a shedding gate is only ever asked ``try_admit``. Producers offer at the
-scenario's pace, so an offered rate far above the limiter's keeps it saturated. At the
-scenario's cancel point every waiting acquire is cancelled (RATE-CANCEL-NO-LOSS).
+The :class:`~harness.drivers.rate.RateDriver` performs every operation and records its events;
+this workload chooses them. For a token or leaky bucket, producer 0 probes with
+``try_acquire`` and every other producer waits in line with ``acquire``; a shedding gate is
+only ever asked ``try_admit``. Producers offer at the scenario's pace, so an offered rate far
+above the limiter's keeps it saturated. At the scenario's cancel point every waiting acquire
+is cancelled (RATE-CANCEL-NO-LOSS).
+
+The metrics are folded from the events: each ``acquire`` and each probe is an offer; an
+admission is admitted and completed (a waiter's queue wait runs from its ``acquire`` to its
+``admit``); a probe refused is rejected; a waiter cancelled is cancelled; the queue length is
+the number of waiters in line at each ``idle``.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import trio
+import anyio
 
+from harness.drivers.host import guarded
+from harness.drivers.rate import RateDriver
+from harness.events import Event
 from harness.rules import Pattern
-from harness.stress.workloads.base import COMMON, Driver
-from harness.stress.runner import Context, StepFailed
+from harness.stress.workloads.base import COMMON, Context, Workload
 
 
-class RateDriver(Driver):
+class RateWorkload(Workload):
     """Offers acquisitions to one limiter at the scenario's pace."""
 
     pattern: ClassVar[Pattern] = Pattern.RATE
     honours: ClassVar[frozenset[str]] = (COMMON - {"duration"}) | {"cancel_at"}
+    driver: RateDriver
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
-        self.limiter: Any = None
-        self.scopes: dict[int, trio.CancelScope] = {}
+        #: When each waiter in line asked, by waiter id.
+        self.asked_at: dict[Any, float] = {}
 
+    # -- the load ------------------------------------------------------------------------
     async def producer(self, number: int) -> None:
         """Offer one acquisition per job, at the scenario's pace."""
         ctx = self.ctx
+        driver = self.driver
         pace = ctx.pacer(number)
-        gate = ctx.params["factory"] == "shedding_gate"
         while True:
             await pace()
             job = ctx.next_job()
             if job is None:
                 return
-            ctx.metrics.offered(trio.current_time())
-            if gate or number == 0:
-                self._probe(job, "try_admit" if gate else "try_acquire")
+            if driver.gate:
+                driver.try_admit(job)
+            elif number == 0:
+                driver.try_acquire(job)
             else:
-                await self._acquire(job)
-
-    def _probe(self, probe: int, via: str) -> None:
-        fn = getattr(self.limiter, via)
-        admitted = self.ctx.call_sync(f"{via}()", fn)
-        self.record("admit" if admitted else "refuse", f"p{probe}", weight=1, via=via)
-        if admitted:
-            self.ctx.metrics.admitted(trio.current_time())
-            self.ctx.metrics.completed(trio.current_time())
-        else:
-            self.ctx.metrics.count("rejected")
-
-    async def _acquire(self, waiter: int) -> None:
-        scope = trio.CancelScope()
-        self.scopes[waiter] = scope
-        asked = trio.current_time()
-        with scope:
-            self.record("acquire", waiter, weight=1)
-            try:
-                await self.ctx.call(f"acquire() #{waiter}", self.limiter.acquire)
-            except StepFailed:
-                self.record("acquire_failed", waiter)
-                raise
-            finally:
-                self.scopes.pop(waiter, None)
-            self.record("admit", waiter, weight=1, via="acquire")
-            now = trio.current_time()
-            self.ctx.metrics.admitted(now)
-            self.ctx.metrics.latency("queue_wait", now - asked)
-            self.ctx.metrics.completed(now)
-            return
-        self.record("acquire_cancelled", waiter)
-        self.ctx.metrics.count("cancelled")
+                await driver.acquire(job)
 
     async def canceller(self) -> None:
         """At the cancel point, cancel every waiting acquire."""
         await self.ctx.cancel_event.wait()
-        self.cancel_waiters()
+        self.driver.cancel_all()
 
-    def cancel_waiters(self) -> None:
-        """Cancel each waiting acquire, recording the cancellation first."""
-        for waiter, scope in sorted(self.scopes.items()):
-            self.record("cancel", waiter)
-            scope.cancel()
-
-    async def run(self, nursery: trio.Nursery) -> None:
-        """Build the limiter, run the producers, cancel whoever still waits at the end."""
-        ctx = self.ctx
-        params = ctx.params
-        name = params["factory"]
-        keys = ("interval",) if name == "leaky_bucket" else ("rate", "burst")
-        self.limiter = ctx.call_sync(
-            f"{name}()", ctx.implementation.factories[name], **{k: params[k] for k in keys}
-        )
-        self.record("created")
-        async with trio.open_nursery() as load:
+    async def run(self) -> None:
+        """Build the limiter, run the producers (and the canceller) until the load is offered."""
+        await self.driver.setup()
+        async with anyio.create_task_group() as load:
             load.start_soon(self.canceller, name="rate-canceller")
-            async with trio.open_nursery() as producers:
-                for number in range(ctx.load.producers):
-                    producers.start_soon(self._guard, number, name=f"producer-{number}")
+            async with anyio.create_task_group() as producers:
+                for number in range(self.ctx.load.producers):
+                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
             load.cancel_scope.cancel()
 
-    async def _guard(self, number: int) -> None:
-        try:
-            await self.producer(number)
-        except StepFailed:
-            return  # already recorded
-        finally:
-            if self.ctx.cancel_event.is_set():
-                self.cancel_waiters()
-
-    def observe(self, counters: bool) -> None:
-        """Waiters in line, and the limiter's counters now and then."""
-        self.ctx.metrics.queue_length(trio.current_time(), len(self.scopes))
-        if counters and self.limiter is not None and self.ctx.implementation.has("metrics"):
-            counted = self.ctx.call_sync(
-                "counters()", self.ctx.implementation.read_counters, self.limiter
-            )
-            if counted is not None:
-                self.record("metrics", None, counters=dict(counted))
+    # -- what it measures ------------------------------------------------------------------
+    def measure(self, event: Event) -> None:
+        """Offers, admissions, rejections, cancellations, queue wait and the line's length."""
+        t, metrics = event.t, self.metrics
+        match event.kind:
+            case "acquire":
+                self.asked_at[event.id] = t
+                metrics.offered(t)
+            case "admit":
+                if event.get("via") == "acquire":
+                    metrics.latency("queue_wait", t - self.asked_at.pop(event.id, t))
+                else:
+                    metrics.offered(t)  # a probe is offered and decided at once
+                metrics.admitted(t, int(event.get("weight", 1)))
+                metrics.completed(t)
+            case "refuse":
+                metrics.offered(t)
+                metrics.count("rejected")
+            case "acquire_cancelled":
+                self.asked_at.pop(event.id, None)
+                metrics.count("cancelled")
+            case "acquire_failed":
+                self.asked_at.pop(event.id, None)
+            case "idle":
+                metrics.queue_length(t, len(self.asked_at))

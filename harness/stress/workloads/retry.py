@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import trio
 
 from harness.rules import Pattern
-from harness.stress.workloads.base import COMMON, Driver
 from harness.stress.runner import Context, StepFailed
+from harness.stress.workloads.base import COMMON, Driver
 
 
 class ScriptedError(Exception):

@@ -1,0 +1,115 @@
+"""The rate driver: blocking acquires, cancellations and probes against one limiter.
+
+One limiter per run, built from ``params``: a ``token_bucket`` or ``shedding_gate`` from its
+``rate`` and ``burst``, a ``leaky_bucket`` from its ``interval``; the ideal bucket of the
+checker starts full at the ``created`` event. A blocking acquire runs in the caller's task
+under a cancel scope the driver keeps by waiter id, so another task can cancel that waiter
+while it waits. Probes (``try_acquire``, and a gate's ``try_admit``) decide at once. A weight
+reaches the implementation only when ``params["weighted"]`` says it takes one.
+
+Events (see :mod:`harness.checkers.rate` for their meaning): ``created``, ``acquire``,
+``admit``, ``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``, ``metrics``,
+plus the shared ``hang``/``crash``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import anyio
+
+from harness.checkers.rate import RateChecker
+from harness.checking import Checker
+from harness.drivers.base import Driver
+from harness.drivers.host import Host, StepFailed
+from harness.rules import Pattern
+
+__all__ = ["RateDriver"]
+
+
+class RateDriver(Driver):
+    """One ``token_bucket``, ``leaky_bucket`` or ``shedding_gate`` and its waiters."""
+
+    pattern: ClassVar[Pattern] = Pattern.RATE
+    factories: ClassVar[tuple[str, ...]] = ("token_bucket", "leaky_bucket", "shedding_gate")
+
+    def __init__(self, host: Host, params: Mapping[str, Any]) -> None:
+        super().__init__(host, params)
+        self.limiter: Any = None
+        #: A gate only decides (``try_admit``); the buckets also queue waiters.
+        self.gate = self.params["factory"] == "shedding_gate"
+        #: Whether the implementation takes a weight (capability ``weighted_acquire``).
+        self.weighted = bool(self.params.get("weighted"))
+        #: Blocking acquires still waiting, by waiter id, so one can be cancelled.
+        self.waiting: dict[int, anyio.CancelScope] = {}
+
+    @classmethod
+    def make_checkers(cls, params: Mapping[str, Any]) -> list[Checker]:
+        """One checker folds every rate rule."""
+        return [RateChecker(params)]
+
+    async def setup(self) -> None:
+        """Build the limiter; the ideal bucket starts full at this instant."""
+        name = self.params["factory"]
+        keys = ("interval",) if name == "leaky_bucket" else ("rate", "burst")
+        self.limiter = self.host.call_sync(
+            f"{name}()", self.host.factory(name), **{key: self.params[key] for key in keys}
+        )
+        self.record("created")
+
+    async def observe(self, counters: bool = True) -> None:
+        """Record the limiter's counters (at a settled instant every admission is recorded)."""
+        counted = self.read_counters(self.limiter) if counters else None
+        if counted is not None:
+            self.record("metrics", None, counters=dict(counted))
+
+    def _args(self, weight: int) -> tuple[int, ...]:
+        # An implementation without weighted_acquire is only ever called without a weight.
+        return (weight,) if self.weighted else ()
+
+    # -- operations --------------------------------------------------------------------------
+    async def acquire(self, waiter: int, weight: int = 1) -> None:
+        """Wait in line for ``weight``: admitted, or cancelled by :meth:`cancel` meanwhile.
+
+        A hang or crash is recorded (``acquire_failed`` after it) and raises
+        :class:`~harness.drivers.host.StepFailed`.
+        """
+        what = f"acquire({weight}) #{waiter}"
+        scope = self.waiting[waiter] = anyio.CancelScope()
+        with scope:
+            self.record("acquire", waiter, weight=weight)
+            try:
+                await self.host.call(what, self.limiter.acquire, *self._args(weight))
+            except StepFailed:
+                self.record("acquire_failed", waiter)
+                raise
+            finally:
+                self.waiting.pop(waiter, None)
+            self.record("admit", waiter, weight=weight, via="acquire")
+            return
+        self.record("acquire_cancelled", waiter)
+
+    def cancel(self, waiter: int) -> None:
+        """Cancel the waiting acquire of ``waiter``, recording the cancellation first."""
+        self.record("cancel", waiter)
+        self.waiting[waiter].cancel()
+
+    def cancel_all(self) -> None:
+        """Cancel every acquire still waiting (one not cancelled already), in waiter order."""
+        for waiter, scope in sorted(self.waiting.items()):
+            if not scope.cancel_called:
+                self.cancel(waiter)
+
+    def try_acquire(self, probe: int, weight: int = 1) -> bool:
+        """A non-blocking acquire of ``weight``; whether it was admitted."""
+        return self._probe("try_acquire", self.limiter.try_acquire, probe, weight)
+
+    def try_admit(self, probe: int, weight: int = 1) -> bool:
+        """A gate's decision on ``weight``; whether it admitted."""
+        return self._probe("try_admit", self.limiter.try_admit, probe, weight)
+
+    def _probe(self, via: str, fn: Callable[..., bool], probe: int, weight: int) -> bool:
+        admitted = bool(self.host.call_sync(f"{via}({weight})", fn, *self._args(weight)))
+        self.record("admit" if admitted else "refuse", f"p{probe}", weight=weight, via=via)
+        return admitted
