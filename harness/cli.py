@@ -8,17 +8,15 @@ poolcheck itself (also one line).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import offline
 from harness.checking import Verdict
-from harness.conformance import PatternRun, verdicts
+from harness.conformance import verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
@@ -26,11 +24,11 @@ from harness.reports import ImplementationResult, write_reports
 from harness.rules import RULES, Pattern
 from harness.search.engine import PROFILES, search_model
 from harness.search.models.registry import model_for
+from harness.search.parallel import run_patterns
 from harness.stress import cli as stress_cli
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 REFERENCE_SPEC = "reference.plugin:implementation"
-_HERE = Path(__file__).resolve().parent
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--profile", default=_default_profile(), choices=sorted(PROFILES))
     check.add_argument("--report-dir", default="reports", type=Path)
-    check.add_argument("--jobs", default="auto", help="pytest-xdist workers (a number, or auto)")
+    check.add_argument(
+        "--jobs", default="auto", help="searches run at once, one process each (a number, or auto)"
+    )
 
     replay = sub.add_parser("replay", help="replay one counterexample exactly")
     replay.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE")
@@ -115,9 +115,6 @@ def _check(args: argparse.Namespace) -> int:
     # Every declaration is validated before any search starts: a typo fails in a second.
     implementations = [load_implementation(spec) for spec in specs]
     started = time.perf_counter()
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])
-    )
     results = [_check_one(implementation, args) for implementation in implementations]
     wall = time.perf_counter() - started
     paths = write_reports(args.report_dir, results, args.profile, wall)
@@ -128,63 +125,22 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_one(implementation: Implementation, args: argparse.Namespace) -> ImplementationResult:
-    """Run the rule items of one implementation under pytest; gather its pattern runs."""
-    import pytest
-
-    with tempfile.TemporaryDirectory(prefix="poolcheck-parts-") as parts:
-        pytest_args = [
-            "-c",
-            str(_HERE / "suite.ini"),
-            "--rootdir",
-            str(_HERE),
-            str(_HERE / "suite.py"),
-            "-p",
-            "no:looptime_plugin",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--no-header",
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
-            "--poolcheck-impl",
-            implementation.spec,
-            "--poolcheck-profile",
-            args.profile,
-            "--poolcheck-parts",
-            parts,
-            "--timeout",
-            "1800",
-        ]
-        for pattern in args.pattern:
-            pytest_args += ["--poolcheck-pattern", pattern]
-        if args.jobs not in ("0", "1"):
-            pytest_args += ["-n", args.jobs, "--dist", "loadgroup"]
-        code = pytest.main(pytest_args)
-        if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-            raise ConfigError(f"pytest could not run the suite (exit {int(code)})")
-        if code == pytest.ExitCode.INTERRUPTED:
-            raise KeyboardInterrupt
-        runs = _load_runs(Path(parts), args.pattern)
+    """Search every selected pattern of one implementation in processes of its own."""
+    selected = [p for p in patterns() if not args.pattern or str(p) in args.pattern]
+    runs = run_patterns(implementation, selected, PROFILES[args.profile], _jobs(args.jobs))
     return ImplementationResult(implementation, runs, verdicts(implementation, runs))
 
 
-def _load_runs(parts: Path, selected: list[str]) -> list[PatternRun]:
-    runs = []
-    for pattern in patterns():
-        if selected and str(pattern) not in selected:
-            continue
-        part = parts / f"{pattern}.json"
-        if part.exists():
-            runs.append(PatternRun(**json.loads(part.read_text(encoding="utf-8"))))
-        else:
-            runs.append(
-                PatternRun(
-                    pattern=str(pattern),
-                    applicable=True,
-                    error="the model did not finish (timeout or crash)",
-                )
-            )
-    return runs
+def _jobs(value: str) -> int:
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise ConfigError(f"--jobs must be a whole number or 'auto', not {value!r}") from None
+    if jobs < 0:
+        raise ConfigError(f"--jobs must not be negative, not {jobs}")
+    return max(1, jobs)
 
 
 def _print_summary(result: ImplementationResult) -> None:
@@ -200,6 +156,8 @@ def _print_summary(result: ImplementationResult) -> None:
             print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
             if x.counterexample.get("replay"):
                 print(f"       replay: {x.counterexample['replay']}")
+        elif x.verdict is Verdict.FAIL:
+            print(f"  FAIL {x.rule.id}")
         elif x.verdict is Verdict.UNKNOWN:
             print(f"  UNKNOWN {x.rule.id}: {x.reason}")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,11 @@ class PatternRun:
     seconds: float = 0.0
     exercised: list[str] = field(default_factory=list)
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A failure of poolcheck itself while searching: its rules become unknown.
     error: str | None = None
+    #: Why the search was stopped before its budget ran out (the implementation did not
+    #: yield): the rules it had not failed become unknown, never pass.
+    stopped: str | None = None
 
     @property
     def examples_per_second(self) -> float:
@@ -92,13 +97,21 @@ def event_record(event: Event) -> dict[str, Any]:
     return record
 
 
-def run_pattern(implementation: Implementation, pattern: Pattern, profile: Profile) -> PatternRun:
-    """Search one pattern's model against the implementation."""
+def run_pattern(
+    implementation: Implementation,
+    pattern: Pattern,
+    profile: Profile,
+    progress: Callable[[], None] | None = None,
+) -> PatternRun:
+    """Search one pattern's model against the implementation.
+
+    ``progress`` is called at every example (and shrink step), for a watchdog.
+    """
     model = model_for(pattern)
     if not model.applicable(implementation):
         return PatternRun(pattern=str(pattern), applicable=False)
     started = time.perf_counter()
-    outcome: SearchOutcome = search_model(model, implementation, profile)
+    outcome: SearchOutcome = search_model(model, implementation, profile, progress=progress)
     return PatternRun(
         pattern=str(pattern),
         applicable=True,
@@ -173,8 +186,18 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
                 RuleResult(rule, Verdict.FAIL, examples, counterexample=failed[0].failures[rule.id])
             )
             continue
+        stopped = [run for run in ran if run.stopped]
         errors = [run for run in ran if run.error]
-        if errors:
+        if stopped:
+            results.append(
+                RuleResult(
+                    rule,
+                    Verdict.UNKNOWN,
+                    examples,
+                    reason=f"the {stopped[0].pattern} search was stopped: {stopped[0].stopped}",
+                )
+            )
+        elif errors:
             results.append(
                 RuleResult(
                     rule,

@@ -9,14 +9,13 @@ A rule that no example exercised is never passed: it fails when required and is 
 optional. Under pytest-xdist use ``--dist loadgroup``: the items of a pattern carry the same
 ``xdist_group`` so one worker searches each model once.
 
-``poolcheck check`` runs pytest with this plug-in; with ``--poolcheck-parts`` every search is
-also saved as JSON for the reports.
+``poolcheck check`` does not go through pytest: it runs its searches in processes of its own
+(:mod:`harness.search.parallel`) and decides every verdict in one place.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from harness.conformance import PatternRun, RuleResult, run_pattern, verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
-from harness.reports import write_atomically
 from harness.rules import RULES, Pattern, Rule
 from harness.search.engine import PROFILES
 
@@ -37,12 +35,9 @@ _CONTEXT = pytest.StashKey["ConformanceContext"]()
 class ConformanceContext:
     """What the rule items share: the implementation, the profile, and the searches so far."""
 
-    def __init__(
-        self, implementation: Implementation, profile: str, parts: Path | None, selected: list[str]
-    ) -> None:
+    def __init__(self, implementation: Implementation, profile: str, selected: list[str]) -> None:
         self.implementation = implementation
         self.profile = PROFILES[profile]
-        self.parts = parts
         self._selected = set(selected)
         self._runs: dict[Pattern, PatternRun] = {}
         self._verdicts: dict[Pattern, dict[str, RuleResult]] = {}
@@ -52,12 +47,9 @@ class ConformanceContext:
         return not self._selected or str(pattern) in self._selected
 
     def run(self, pattern: Pattern) -> PatternRun:
-        """Search the pattern's model once per process and save the run for the report."""
+        """Search the pattern's model once per process."""
         if pattern not in self._runs:
-            result = run_pattern(self.implementation, pattern, self.profile)
-            if self.parts is not None:
-                write_atomically(self.parts / f"{pattern}.json", json.dumps(asdict(result)))
-            self._runs[pattern] = result
+            self._runs[pattern] = run_pattern(self.implementation, pattern, self.profile)
         return self._runs[pattern]
 
     def verdict(self, pattern: Pattern, rule: Rule) -> RuleResult:
@@ -120,7 +112,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--poolcheck-impl", default=None, help="MODULE:CALLABLE declaring the implementation"
     )
     group.addoption("--poolcheck-profile", default="dev", choices=sorted(PROFILES))
-    group.addoption("--poolcheck-parts", default=None, help="directory for per-pattern results")
     group.addoption("--poolcheck-pattern", action="append", default=[], help="only these patterns")
 
 
@@ -138,12 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     unknown = sorted(set(selected) - known)
     if unknown:
         raise pytest.UsageError(f"--poolcheck-pattern: unknown {unknown} (known: {sorted(known)})")
-    parts = config.getoption("--poolcheck-parts")
     config.stash[_CONTEXT] = ConformanceContext(
-        implementation,
-        config.getoption("--poolcheck-profile"),
-        Path(parts) if parts else None,
-        selected,
+        implementation, config.getoption("--poolcheck-profile"), selected
     )
 
 

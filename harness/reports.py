@@ -98,6 +98,7 @@ def to_json(
                         "seconds": round(run.seconds, 3),
                         "examples_per_second": round(run.examples_per_second, 1),
                         "error": run.error,
+                        "stopped": run.stopped,
                     }
                     for run in r.runs
                 ],

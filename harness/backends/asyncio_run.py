@@ -62,9 +62,7 @@ class GuardedLoop(_VirtualLoop):  # type: ignore[misc]
         elif (self.time() - self.origin) / self.scale > self.budgets.max_virtual_time:
             self.abort(f"time passed its budget of {self.budgets.max_virtual_time}s")
         elif time.monotonic() > self.wall_deadline:
-            self.abort(
-                f"the run went past its wall-clock budget of {self.budgets.wall_budget:g}s"
-            )
+            self.abort(f"the run went past its wall-clock budget of {self.budgets.wall_budget:g}s")
         if self.abort_reason is not None:
             raise HarnessAbort(self.abort_reason)
         super()._run_once()

@@ -1,6 +1,6 @@
 """BATCH-BOUNDS: batches of 1..max_size items, in put order, none lost, flushed on size or age.
 
-The checker folds these event kinds (the trace format the batch model records, and what a
+The checker folds these event kinds (the trace format the batch driver records, and what a
 trace from another language must provide):
 
 ``params``

@@ -1,4 +1,4 @@
-"""Pattern-independent rules decided from the guard events every model records."""
+"""Pattern-independent rules decided from the guard events every run records."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """GROUP-FIRST-ERROR: the first error wins, cancels the rest at once; success waits for all.
 
-Event kinds read (the group model writes them):
+Event kinds read (the group driver writes them):
 
 ``group_begin`` (id: group number; ``tasks``)
     a group block opens and will start ``tasks`` tasks.

@@ -1,6 +1,6 @@
 """IDEMPOTENT-EFFECT: each key's effect applied exactly once, whatever the deliveries.
 
-Event kinds read (the idempotency model writes them; ``id`` is the natural key throughout):
+Event kinds read (the idempotency driver writes them; ``id`` is the natural key throughout):
 
 ``deliver`` (``delivery``, ``value``)
     ``apply(key, value)`` is called; ``delivery`` numbers the call.

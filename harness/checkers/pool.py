@@ -1,7 +1,7 @@
 """Checkers of the worker-pool rules (guide §3, §4, §7.2, §7.3) and of the pool's counters.
 
-Trace format (what :class:`harness.search.models.pool.PoolModel` records; another harness writing the
-same events gets the same verdicts). ``id`` is the job id everywhere a job is named.
+Trace format (what :class:`harness.drivers.pool.PoolDriver` records; another harness writing
+the same events gets the same verdicts). ``id`` is the job id everywhere a job is named.
 
 =================  ==========  ==================================================================
 kind               id          data / meaning

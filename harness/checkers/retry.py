@@ -1,6 +1,6 @@
 """Retry rules: attempt counts, backoff bounds, cancellation, the error raised, the counter.
 
-Event kinds read (the retry model writes them; ``id`` is the call number throughout):
+Event kinds read (the retry driver writes them; ``id`` is the call number throughout):
 
 ``call_begin``
     a call of ``retrier.call`` starts.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from harness.checkers.general import GuardChecker
 from harness.checking import Checker
@@ -16,30 +16,36 @@ from harness.drivers.base import Driver
 from harness.drivers.host import Host, StepFailed
 from harness.rules import Pattern
 
-__all__ = ["Driver", "Host", "StepFailed", "checkers_for", "driver_for", "patterns"]
+__all__ = [
+    "Driver",
+    "Host",
+    "StepFailed",
+    "checkers_for",
+    "component",
+    "driver_for",
+    "patterns",
+]
 
-_DRIVERS: Final[dict[Pattern, str]] = {
-    Pattern.QUEUE: "harness.drivers.queue:QueueDriver",
-    Pattern.POOL: "harness.drivers.pool:PoolDriver",
-    Pattern.GROUP: "harness.drivers.group:GroupDriver",
-    Pattern.RETRY: "harness.drivers.retry:RetryDriver",
-    Pattern.IDEMPOTENCY: "harness.drivers.idempotency:IdempotencyDriver",
-    Pattern.ORDERING: "harness.drivers.ordering:OrderingDriver",
-    Pattern.RATE: "harness.drivers.rate:RateDriver",
-    Pattern.BATCH: "harness.drivers.batch:BatchDriver",
-}
+
+def component(package: str, pattern: Pattern, role: str) -> Any:
+    """The class playing ``role`` for ``pattern`` in ``package``, imported on first use.
+
+    Module ``<package>.<pattern>``, class ``<Pattern><role>``: ``harness.drivers.queue``
+    holds ``QueueDriver``. The one place that maps patterns to driver, model and workload.
+    """
+    module = importlib.import_module(f"{package}.{pattern}")
+    return getattr(module, f"{str(pattern).capitalize()}{role}")
 
 
 def driver_for(pattern: Pattern) -> type[Driver]:
-    """The driver class of ``pattern`` (imported on first use)."""
-    module_name, _, class_name = _DRIVERS[pattern].partition(":")
-    driver: type[Driver] = getattr(importlib.import_module(module_name), class_name)
+    """The driver class of ``pattern``."""
+    driver: type[Driver] = component(__name__, pattern, "Driver")
     return driver
 
 
 def patterns() -> list[Pattern]:
-    """Every pattern that has a driver, in catalog order."""
-    return list(_DRIVERS)
+    """Every pattern, in catalog order."""
+    return list(Pattern)
 
 
 def checkers_for(pattern: Pattern, params: Mapping[str, Any]) -> list[Checker]:

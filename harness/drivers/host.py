@@ -11,6 +11,7 @@ trio, asyncio and threads.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -19,10 +20,10 @@ import anyio.abc
 
 from harness.backends import Runtime
 from harness.contract import Implementation
-from harness.events import Event
+from harness.events import Event, Scalar
 from harness.guards import Budgets
 
-__all__ = ["Host", "StepFailed", "guarded"]
+__all__ = ["CallerScope", "Host", "StepFailed", "guarded"]
 
 T = TypeVar("T")
 
@@ -107,13 +108,13 @@ class Host:
             return False
         return True
 
-    def spawn(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
+    def spawn(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
         """Run a harness helper task (a blocked put, a reader) beside the operations."""
         assert self.task_group is not None, "spawn() before the run's task group is open"
         self.task_group.start_soon(guarded(fn), name=name)
 
 
-def guarded(fn: Callable[..., Awaitable[None]]) -> Callable[..., Coroutine[Any, Any, None]]:
+def guarded(fn: Callable[..., Awaitable[object]]) -> Callable[..., Coroutine[Any, Any, None]]:
     """``fn`` for a task of its own: a hang or crash (already recorded) ends only that task."""
 
     async def run(*args: Any) -> None:
@@ -121,3 +122,58 @@ def guarded(fn: Callable[..., Awaitable[None]]) -> Callable[..., Coroutine[Any, 
             await fn(*args)
 
     return run
+
+
+class CallerScope:
+    """The caller's own cancel scope around one call into the implementation.
+
+    While the call runs, :meth:`cancel` records the cancellation (event ``kind`` about
+    ``ident``) and then cancels the scope; :meth:`cancel_after` does so from a helper task, a
+    given time into the call. Once the call is over both do nothing: a cancellation that comes
+    too late is not one.
+    """
+
+    def __init__(self, host: Host, kind: str, ident: Scalar) -> None:
+        self.host = host
+        self.kind = kind
+        self.ident = ident
+        self.scope = anyio.CancelScope()
+        self.running = False
+        self._timer = anyio.CancelScope()
+
+    def cancel(self) -> None:
+        """Cancel the call now, if it still runs and is not cancelled already."""
+        if self.running and not self.scope.cancel_called:
+            self.host.record(self.kind, self.ident)
+            self.scope.cancel()
+
+    def cancel_after(self, seconds: float) -> None:
+        """Cancel the call ``seconds`` model seconds from now (if it still runs then)."""
+
+        async def timer() -> None:
+            with self._timer:
+                await self.host.sleep(seconds)
+                self.cancel()
+
+        self.host.spawn(timer, name=f"cancel {self.kind} {self.ident}")
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T | None:
+        """``host.call(what, fn)`` inside the scope; None when the scope's cancellation ended it.
+
+        A cancellation that comes out though neither this scope nor an enclosing one was
+        cancelled came out of the implementation unprovoked: it is recorded as a crash.
+        """
+        self.running = True
+        try:
+            with self.scope:
+                return await self.host.call(what, fn)
+        except anyio.get_cancelled_exc_class():
+            # The run's own deadline (an enclosing scope) propagates.
+            if anyio.current_effective_deadline() == -math.inf:
+                raise
+            self.host.record("crash", what, error="stray cancellation")
+            raise StepFailed(what) from None
+        finally:
+            self.running = False
+            self._timer.cancel()
+        return None

@@ -29,7 +29,7 @@ from harness.rules import Pattern
 
 __all__ = ["QueueDriver"]
 
-#: How a call ended when it raised one of the declared errors: the event kind, else None.
+#: The event kind each group of declared errors means, tried in order.
 Refusals = Mapping[str, tuple[type[BaseException], ...]]
 
 
@@ -61,7 +61,9 @@ class QueueDriver(Driver):
     async def setup(self) -> None:
         """Build the queue through the implementation's factory."""
         name = self.params["factory"]
-        kwargs = {k: self.params[k] for k in ("capacity", "policy") if self.params.get(k) is not None}
+        kwargs = {
+            k: self.params[k] for k in ("capacity", "policy") if self.params.get(k) is not None
+        }
         self.queue = self.host.call_sync(f"{name}()", self.host.factory(name), **kwargs)
 
     async def observe(self, counters: bool = True) -> None:
@@ -214,4 +216,3 @@ class QueueDriver(Driver):
         self.host.call_sync("close()", self.queue.close)
         self.closed = True
         self.record("close")
-

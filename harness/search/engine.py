@@ -9,7 +9,7 @@ part of the example's data, so the interleaving replays too).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -110,15 +110,19 @@ def search_model(
     replay_blob: str | None = None,
     budgets: Budgets | None = None,
     seed: int | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> SearchOutcome:
     """Search ``model_cls`` against ``implementation``; never raises for a rule violation.
 
     ``seed`` fixes Hypothesis's random source for a non-derandomized profile, so a soak run
-    that prints its seed can be repeated exactly.
+    that prints its seed can be repeated exactly. ``progress`` is called before every
+    example, shrink steps included (a watchdog's heartbeat).
     """
     outcome = SearchOutcome(pattern=str(model_cls.pattern))
 
     def body(data: st.DataObject) -> None:
+        if progress is not None:
+            progress()
         outcome.examples += 1
         result = check_example(model_cls, implementation, data, budgets)
         outcome.exercised |= result.exercised

@@ -124,9 +124,7 @@ def test_a_missing_factory_is_a_clear_config_error() -> None:
 def _catalog_for(spec: str) -> list[str]:
     implementation = load_implementation(spec)
     return [
-        name
-        for name in catalog()
-        if why_not_runnable(load_scenario(name), implementation) is None
+        name for name in catalog() if why_not_runnable(load_scenario(name), implementation) is None
     ]
 
 

@@ -170,4 +170,3 @@ class Workload:
     def workers(self) -> int | None:
         """How many workers the object has (for utilization), if that means anything."""
         return None
-

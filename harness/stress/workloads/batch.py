@@ -1,81 +1,43 @@
-"""Stress driver of ``batcher``: producers put items, one consumer reads batches, then close.
+"""Stress workload of ``batcher``: producers put items, the batches are read, then close.
 
-Events are those of :mod:`harness.checkers.batch` (``put_begin``, ``put_ok``, ``flush``,
-``batches_end``, ``close``, ``metrics``). Puts are serialised by a lock, so the order of
+The :class:`~harness.drivers.batch.BatchDriver` holds the block open, reads the batches and
+records every event; this workload paces the producers and folds the events into the metrics:
+items offered (``put_begin``), each item's wait from its ``put_ok`` to the ``flush`` that
+carried it (queue wait), completions and batches, and the items accepted and not flushed yet
+at every settled instant (queue length). Puts are serialised by a lock, so the order of
 ``put_begin`` events is the put order, as the checker assumes.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import trio
+import anyio
 
+from harness.drivers.batch import BatchDriver
+from harness.drivers.host import guarded
+from harness.events import Event
 from harness.rules import Pattern
-from harness.stress.runner import Context, StepFailed
-from harness.stress.workloads.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Context, Workload
 
 
-class BatchDriver(Driver):
-    """Producers into one batcher; batches out to one consumer."""
+class BatchWorkload(Workload):
+    """Producers into one batcher; batches out to one reader."""
 
     pattern: ClassVar[Pattern] = Pattern.BATCH
     honours: ClassVar[frozenset[str]] = COMMON - {"duration"}
+    driver: BatchDriver
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
-        self.batcher: Any = None
-        self.putting = trio.Lock()
-        self.put_at: deque[float] = deque()
-        self.entered = trio.Event()
-        self.entered_ok = False
-        self.release = trio.Event()
-        self.host_done = trio.Event()
-        self.reader_done = trio.Event()
+        self.putting = anyio.Lock()
+        #: When each accepted, unflushed item was accepted, in put order.
+        self.accepted_at: deque[float] = deque()
 
-    async def host(self) -> None:
-        """Hold the batcher's block open until released."""
-        stage = "__aenter__"
-        try:
-            async with self.batcher:
-                self.entered_ok = True
-                self.entered.set()
-                await self.release.wait()
-                stage = "__aexit__"
-        except Exception as exc:
-            self.record("crash", f"batcher.{stage}", error=repr(exc)[:200])
-        finally:
-            self.entered.set()
-            self.host_done.set()
-
-    async def consumer(self) -> None:
-        """Read batches until they end."""
-        ctx = self.ctx
-        end_errors = getattr(ctx.implementation, "end_errors", (trio.EndOfChannel,))
-        try:
-            while True:
-                try:
-                    batch = await self.batcher.batches.receive()
-                except end_errors:
-                    self.record("batches_end")
-                    return
-                items = list(batch)
-                self.record("flush", None, items=items, size=len(items))
-                now = trio.current_time()
-                for _ in items:
-                    if self.put_at:
-                        ctx.metrics.latency("queue_wait", now - self.put_at.popleft())
-                    ctx.metrics.completed(now)
-                ctx.metrics.count("batches")
-        except Exception as exc:
-            self.record("crash", "batches.receive()", error=repr(exc)[:200])
-        finally:
-            self.reader_done.set()
-
+    # -- the load ------------------------------------------------------------------------
     async def producer(self, number: int) -> None:
-        """Put items at the scenario's pace."""
+        """Put items at the scenario's pace until the run is long enough."""
         ctx = self.ctx
         pace = ctx.pacer(number)
         while True:
@@ -84,47 +46,32 @@ class BatchDriver(Driver):
                 item = ctx.next_job()
                 if item is None:
                     return
-                ctx.metrics.offered(trio.current_time())
-                self.record("put_begin", item)
-                await ctx.call(f"put({item})", self.batcher.put, item)
-                self.record("put_ok", item)
-                self.put_at.append(trio.current_time())
+                await self.driver.put(item)
 
-    async def run(self, nursery: trio.Nursery) -> None:
+    async def run(self) -> None:
         """Build and enter the batcher, put everything, close, wait for the end."""
-        ctx = self.ctx
-        params = ctx.params
-        self.batcher = ctx.call_sync(
-            "batcher()",
-            ctx.implementation.factories["batcher"],
-            max_size=params["max_size"],
-            max_age=params["max_age"],
-        )
-        nursery.start_soon(self.host, name="batch-host")
-        if not await self.wait_for(self.entered, "async with batcher (enter)") or not (
-            self.entered_ok
-        ):
-            raise StepFailed("enter")
-        nursery.start_soon(self.consumer, name="batch-consumer")
-        async with trio.open_nursery() as producers:
-            for number in range(ctx.load.producers):
-                producers.start_soon(self._guard, number, name=f"producer-{number}")
-        self.record("close")
-        ctx.call_sync("close()", self.batcher.close)
-        if await self.wait_for(self.reader_done, "batches end after close"):
-            self.release.set()
-            await self.wait_for(self.host_done, "async with batcher (exit)")
+        driver = self.driver
+        await driver.setup()
+        async with anyio.create_task_group() as producers:
+            for number in range(self.ctx.load.producers):
+                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+        driver.close()
+        await driver.finish()
 
-    async def _guard(self, number: int) -> None:
-        with contextlib.suppress(StepFailed):  # already recorded
-            await self.producer(number)
-
-    def observe(self, counters: bool) -> None:
-        """Items waiting for a batch, and the batcher's counters now and then."""
-        self.ctx.metrics.queue_length(trio.current_time(), len(self.put_at))
-        if counters and self.batcher is not None and self.ctx.implementation.has("metrics"):
-            counted = self.ctx.call_sync(
-                "counters()", self.ctx.implementation.read_counters, self.batcher
-            )
-            if counted is not None:
-                self.record("metrics", None, counters=dict(counted))
+    # -- what it measures ------------------------------------------------------------------
+    def measure(self, event: Event) -> None:
+        """Offers, queue wait, completions, batches and the backlog, from the batch events."""
+        kind = event.kind
+        metrics = self.metrics
+        if kind == "put_begin":
+            metrics.offered(event.t)
+        elif kind == "put_ok":
+            self.accepted_at.append(event.t)
+        elif kind == "flush":
+            for _ in range(int(event.get("size", 0))):
+                if self.accepted_at:
+                    metrics.latency("queue_wait", event.t - self.accepted_at.popleft())
+                metrics.completed(event.t)
+            metrics.count("batches")
+        elif kind == "idle":
+            metrics.queue_length(event.t, len(self.accepted_at))

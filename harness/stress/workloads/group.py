@@ -1,45 +1,44 @@
-"""Stress driver of ``first_error_group``: groups of many tasks, a few of which fail.
+"""Stress workload of ``first_error_group``: groups of many tasks, a few of which fail.
 
-Events are those of :mod:`harness.checkers.group` (``group_begin``, ``task_begin``,
-``task_end``, ``group_end``). Each producer runs groups of ``load.tasks`` tasks one after
-another; every task sleeps a drawn duration and raises with probability ``failure_rate``, so
-a group's first error must cancel the rest at that instant and be the error the group raises.
+Each producer runs groups of ``load.tasks`` tasks one after another through the
+:class:`~harness.drivers.group.GroupDriver`; every task sleeps a drawn duration and raises
+with probability ``failure_rate``, so a group's first error must cancel the rest at that
+instant and be the error the group raises. The metrics fold the driver's events: every task
+is offered when its group begins and completes (ok, failed or cancelled) when it ends; service
+is a task's ``task_begin`` to ``task_end``, end to end a group's ``group_begin`` to
+``group_end``, and a group that did not end ``ok`` counts as one of ``errors``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
-import trio
+import anyio
 
+from harness.drivers.group import GroupDriver, Task
+from harness.drivers.host import guarded
+from harness.events import Event, Scalar
 from harness.plugin import ConfigError
 from harness.rules import Pattern
-from harness.stress.runner import Context, StepFailed
 from harness.stress.scenario import Scenario
-from harness.stress.workloads.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Context, Workload
+
+_OUTCOME = {"ok": "completed", "raise": "failed", "cancelled": "cancelled"}
 
 
-class TaskError(Exception):
-    """What a task drawn to fail raises; ``name`` is unique per exception object."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-class GroupDriver(Driver):
+class GroupWorkload(Workload):
     """Runs groups of ``load.tasks`` tasks until the run is long enough."""
 
     pattern: ClassVar[Pattern] = Pattern.GROUP
     honours: ClassVar[frozenset[str]] = COMMON | {"failure_rate", "tasks"}
+    driver: GroupDriver
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self.groups = itertools.count(1)
-        self.running = 0
+        self.group_began: dict[Scalar, float] = {}
+        self.task_began: dict[Scalar, float] = {}
 
     @classmethod
     def validate(cls, scenario: Scenario) -> None:
@@ -48,89 +47,52 @@ class GroupDriver(Driver):
         if scenario.load.tasks < 1:
             raise ConfigError(f"scenario {scenario.name!r}: load.tasks must be at least 1")
 
-    def _task(
-        self, group: int, number: int, duration: float, raises: bool, raised: dict[str, TaskError]
-    ) -> Callable[[], Awaitable[None]]:
-        record = self.record
-        metrics = self.ctx.metrics
-
-        async def task() -> None:
-            record("task_begin", number, group=group)
-            try:
-                await trio.sleep(duration)
-            except trio.Cancelled:
-                record("task_end", number, group=group, outcome="cancelled", error=None)
-                metrics.completed(trio.current_time(), "cancelled")
-                raise
-            if raises:
-                name = f"g{group}t{number}!"
-                record("task_end", number, group=group, outcome="raise", error=name)
-                metrics.completed(trio.current_time(), "failed")
-                error = raised[name] = TaskError(name)
-                raise error
-            record("task_end", number, group=group, outcome="ok", error=None)
-            metrics.completed(trio.current_time())
-            metrics.latency("service", duration)
-
-        return task
-
+    # -- the load ------------------------------------------------------------------------
     async def producer(self, number: int) -> None:
-        """Run one group after another."""
+        """Run one group after another at the scenario's pace."""
         ctx = self.ctx
         pace = ctx.pacer(number)
         while True:
             await pace()
-            numbers = []
+            tasks: list[Task] = []
             for _ in range(ctx.load.tasks):
                 job = ctx.next_job()
                 if job is None:
                     break
-                numbers.append(job)
-            if not numbers:
+                duration = ctx.duration()
+                script = "raise" if ctx.chance(ctx.load.failure_rate) else "ok"
+                tasks.append((job, duration, script))
+            if not tasks:
                 return
-            await self._group(numbers)
+            await self.driver.run_group(next(self.groups), tasks)
 
-    async def _group(self, numbers: list[int]) -> None:
-        ctx = self.ctx
-        group = next(self.groups)
-        raised: dict[str, TaskError] = {}
-        tasks = [
-            self._task(group, n, ctx.duration(), ctx.chance(ctx.load.failure_rate), raised)
-            for n in numbers
-        ]
-        made = ctx.call_sync(
-            "first_error_group()", ctx.implementation.factories["first_error_group"]
-        )
-
-        async def run() -> tuple[str, str | None]:
-            try:
-                async with made:
-                    for task in tasks:
-                        made.start_soon(task)
-            except TaskError as exc:
-                return "error", exc.name if raised.get(exc.name) is exc else "foreign"
-            except BaseExceptionGroup as exc:
-                if exc.subgroup(trio.Cancelled) is not None and exc.subgroup(Exception) is None:
-                    raise
-                return "exception_group", repr(exc)[:200]
-            return "ok", None
-
-        started = trio.current_time()
-        for _ in tasks:
-            ctx.metrics.offered(started)
-        self.record("group_begin", group, tasks=len(tasks))
-        outcome, error = await ctx.call(f"group #{group}", run)
-        self.record("group_end", group, outcome=outcome, error=error)
-        ctx.metrics.latency("end_to_end", trio.current_time() - started)
-        if outcome != "ok":
-            ctx.metrics.count("errors")
-
-    async def run(self, nursery: trio.Nursery) -> None:
+    async def run(self) -> None:
         """Run the producers' groups."""
-        async with trio.open_nursery() as producers:
+        await self.driver.setup()
+        async with anyio.create_task_group() as producers:
             for number in range(self.ctx.load.producers):
-                producers.start_soon(self._guard, number, name=f"producer-{number}")
+                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
 
-    async def _guard(self, number: int) -> None:
-        with contextlib.suppress(StepFailed):  # already recorded
-            await self.producer(number)
+    # -- what it measures ------------------------------------------------------------------
+    def measure(self, event: Event) -> None:
+        """Offers, task outcomes, service and group latencies, from the group's events."""
+        kind = event.kind
+        metrics = self.metrics
+        if kind == "task_end":
+            began = self.task_began.pop(event.id, None)
+            outcome = event.get("outcome")
+            metrics.completed(event.t, _OUTCOME.get(str(outcome), "unknown_outcome"))
+            if outcome == "ok" and began is not None:
+                metrics.latency("service", event.t - began)
+        elif kind == "task_begin":
+            self.task_began[event.id] = event.t
+        elif kind == "group_begin":
+            self.group_began[event.id] = event.t
+            for _ in range(int(event.get("tasks", 0))):
+                metrics.offered(event.t)
+        elif kind == "group_end":
+            began = self.group_began.pop(event.id, None)
+            if began is not None:
+                metrics.latency("end_to_end", event.t - began)
+            if event.get("outcome") != "ok":
+                metrics.count("errors")

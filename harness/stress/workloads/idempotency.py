@@ -1,34 +1,40 @@
-"""Stress driver of ``idempotent_sink``: flaky effects, duplicate deliveries, redeliveries.
+"""Stress workload of ``idempotent_sink``: flaky effects, duplicate deliveries, redeliveries.
 
-Events are those of :mod:`harness.checkers.idempotency` (``deliver``, ``effect_begin``,
-``effect_end``, ``apply_end``). Each job is one key (its number, or one of ``load.keys`` keys
-drawn at random); with probability ``duplicate_rate`` it is delivered twice at once; an effect
-fails with probability ``failure_rate``, and a delivery whose effect failed is redelivered with
-probability ``retry_rate``. The checker remembers every key, as the sink itself must.
+The :class:`~harness.drivers.idempotency.IdempotencyDriver` runs the effect and performs each
+delivery; this workload chooses them. Each job is one key (its number, or one of
+``load.keys`` keys drawn at random); with probability ``duplicate_rate`` it is delivered
+twice at once; an effect fails with probability ``failure_rate``, and a delivery whose effect
+failed is redelivered with probability ``retry_rate``. The checker remembers every key, as
+the sink itself must.
+
+The metrics are folded from the events, read through what the workload knows of its own
+deliveries (which delivery repeats which, which is a job's second copy): a job is offered at
+its first delivery; a redelivery is a retry; an effect's run is its service time and a failed
+one an error; a delivery applied or found a duplicate completes its message (end to end from
+the message's first delivery); a failed one not redelivered completes it as failed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Hashable
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import trio
+import anyio
+import anyio.abc
 
+from harness.drivers.host import guarded
+from harness.drivers.idempotency import IdempotencyDriver
+from harness.events import Event
 from harness.rules import Pattern
-from harness.stress.runner import Context, StepFailed
-from harness.stress.workloads.base import COMMON, Driver
+from harness.stress.workloads.base import COMMON, Context, Workload
 
 #: Most redeliveries of one delivery, so a flaky effect cannot keep a key busy forever.
 MAX_REDELIVERIES = 5
 
-
-class EffectFailed(Exception):
-    """What the harness effect raises when drawn to fail."""
+_COMPLETED = {"applied": "completed", "duplicate": "duplicates"}
 
 
-class IdempotencyDriver(Driver):
+class IdempotencyWorkload(Workload):
     """Delivers keys to one sink, with duplicates and redeliveries."""
 
     pattern: ClassVar[Pattern] = Pattern.IDEMPOTENCY
@@ -38,69 +44,51 @@ class IdempotencyDriver(Driver):
         "duplicate_rate",
         "keys",
     }
+    driver: IdempotencyDriver
 
     def __init__(self, context: Context) -> None:
         super().__init__(context)
-        self.sink: Any = None
+        self.driver.plan_effect = self.plan_effect
         self.deliveries = itertools.count()
-        self.effects = itertools.count()
+        #: The delivery each redelivery repeats, by the redelivery's number.
+        self.repeats: dict[int, int] = {}
+        #: First deliveries of a job's second copy: the job was offered once.
+        self.copies: set[int] = set()
+        #: When each open delivery's message was first delivered.
+        self.first_delivered: dict[int, float] = {}
+        #: Deliveries that failed and may yet be redelivered, with when they failed.
+        self.failing: dict[int, float] = {}
+        #: When each running effect began, by effect number.
+        self.effect_began: dict[int, float] = {}
 
-    async def effect(self, key: Hashable, value: Any) -> None:
-        """The side effect: recorded, slow for a drawn while, and sometimes failing."""
+    def plan_effect(self) -> tuple[float, bool]:
+        """Roll one run of the effect: ``(duration, fails)``."""
         ctx = self.ctx
-        number = next(self.effects)
-        ident = key if isinstance(key, str | int) else repr(key)
-        shown = value if isinstance(value, str | int) else repr(value)
+        # Failure before duration: the order seeded runs have always drawn them in.
         fails = ctx.chance(ctx.load.failure_rate)
-        duration = ctx.duration()
-        self.record("effect_begin", ident, effect=number, value=shown)
-        try:
-            await trio.sleep(duration)
-        except BaseException:
-            self.record("effect_end", ident, effect=number, ok=False)
-            raise
-        self.record("effect_end", ident, effect=number, ok=not fails)
-        ctx.metrics.latency("service", duration)
-        if fails:
-            ctx.metrics.count("errors")
-            raise EffectFailed(f"effect #{number} for {ident!r}")
+        return ctx.duration(), fails
 
-    async def deliver(self, key: int, value: str) -> None:
-        """Deliver ``key`` until applied, a duplicate, or out of redeliveries."""
+    # -- the load ------------------------------------------------------------------------
+    async def message(self, key: int, value: str, copy: bool) -> None:
+        """Deliver ``key`` (``copy``: a job's second copy) until it is applied or a duplicate.
+
+        A delivery whose effect failed is redelivered with probability ``retry_rate``, at
+        most :data:`MAX_REDELIVERIES` times.
+        """
         ctx = self.ctx
-        sink = self.sink
-
-        async def apply() -> tuple[str, bool | None]:
-            try:
-                result = await sink.apply(key, value)
-            except EffectFailed:
-                return "error", None
-            return "ok", result
-
-        started = trio.current_time()
-        for attempt in range(MAX_REDELIVERIES + 1):
-            if attempt:
-                ctx.metrics.count("retries")
+        previous: int | None = None
+        for _ in range(MAX_REDELIVERIES + 1):
             delivery = next(self.deliveries)
-            self.record("deliver", key, delivery=delivery, value=value)
-            kind, result = await ctx.call(f"apply({key}, {value!r})", apply)
-            if kind == "error":
-                self.record("apply_end", key, delivery=delivery, outcome="error")
-                if ctx.chance(ctx.load.retry_rate):
-                    continue
-                ctx.metrics.completed(trio.current_time(), "failed")
+            if previous is not None:
+                self.repeats[delivery] = previous
+            elif copy:
+                self.copies.add(delivery)
+            outcome = await self.driver.deliver(key, value, delivery)
+            if outcome != "error" or not ctx.chance(ctx.load.retry_rate):
                 return
-            if not isinstance(result, bool):
-                self.record("crash", f"apply({key}, {value!r})", error=f"returned {result!r}")
-                raise StepFailed("apply")
-            outcome = "applied" if result else "duplicate"
-            self.record("apply_end", key, delivery=delivery, outcome=outcome)
-            now = trio.current_time()
-            ctx.metrics.completed(now, "completed" if result else "duplicates")
-            ctx.metrics.latency("end_to_end", now - started)
-            return
+            previous = delivery
 
-    async def producer(self, number: int, deliveries: trio.Nursery) -> None:
+    async def producer(self, number: int, deliveries: anyio.abc.TaskGroup) -> None:
         """Offer keys at the scenario's pace; each delivery runs in its own task."""
         ctx = self.ctx
         pace = ctx.pacer(number)
@@ -111,21 +99,58 @@ class IdempotencyDriver(Driver):
             if job is None:
                 return
             key = ctx.rng.randrange(keys) if keys else job
-            ctx.metrics.offered(trio.current_time())
             copies = 2 if ctx.chance(ctx.load.duplicate_rate) else 1
-            for _ in range(copies):
-                deliveries.start_soon(self._guard, key, f"v{key}")
+            for copy in range(copies):
+                deliveries.start_soon(guarded(self.message), key, f"v{key}", copy > 0)
 
-    async def _guard(self, key: int, value: str) -> None:
-        with contextlib.suppress(StepFailed):  # already recorded
-            await self.deliver(key, value)
-
-    async def run(self, nursery: trio.Nursery) -> None:
+    async def run(self) -> None:
         """Build the sink, offer the keys, wait for every delivery to end."""
-        ctx = self.ctx
-        self.sink = ctx.call_sync(
-            "idempotent_sink()", ctx.implementation.factories["idempotent_sink"], effect=self.effect
-        )
-        async with trio.open_nursery() as deliveries, trio.open_nursery() as producers:
-            for number in range(ctx.load.producers):
-                producers.start_soon(self.producer, number, deliveries)
+        await self.driver.setup()
+        async with (
+            anyio.create_task_group() as deliveries,
+            anyio.create_task_group() as producers,
+        ):
+            for number in range(self.ctx.load.producers):
+                producers.start_soon(self.producer, number, deliveries, name=f"producer-{number}")
+
+    # -- what it measures ------------------------------------------------------------------
+    def measure(self, event: Event) -> None:
+        """Offers, retries, service and end-to-end times, and each message's outcome."""
+        t, metrics = event.t, self.metrics
+        match event.kind:
+            case "deliver":
+                delivery = event.get("delivery")
+                previous = self.repeats.pop(delivery, None)
+                if previous is None:
+                    self.first_delivered[delivery] = t
+                    if delivery in self.copies:
+                        self.copies.discard(delivery)
+                    else:
+                        metrics.offered(t)
+                else:
+                    metrics.count("retries")
+                    self.failing.pop(previous, None)
+                    self.first_delivered[delivery] = self.first_delivered.pop(previous, t)
+            case "effect_begin":
+                self.effect_began[event.get("effect")] = t
+            case "effect_end":
+                began = self.effect_began.pop(event.get("effect"), t)
+                metrics.latency("service", t - began)
+                if not event.get("ok"):
+                    metrics.count("errors")
+            case "apply_end":
+                delivery = event.get("delivery")
+                outcome = event.get("outcome")
+                if outcome == "error":
+                    self.failing[delivery] = t
+                else:
+                    first = self.first_delivered.pop(delivery, t)
+                    metrics.completed(t, _COMPLETED[outcome])
+                    metrics.latency("end_to_end", t - first)
+            case "idle" | "end":
+                # A redelivery follows its failure at once, so by the next settled instant
+                # a failed delivery not redelivered was given up on.
+                for delivery, failed_at in self.failing.items():
+                    self.first_delivered.pop(delivery, None)
+                    metrics.completed(failed_at, "failed")
+                self.failing.clear()

@@ -71,9 +71,7 @@ class PoolWorkload(Workload):
             load.start_soon(self.canceller, load.cancel_scope, name="pool-canceller")
             async with anyio.create_task_group() as producers:
                 for number in range(self.ctx.load.producers):
-                    producers.start_soon(
-                        guarded(self.producer), number, name=f"producer-{number}"
-                    )
+                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
             load.cancel_scope.cancel()
         if self.ctx.cancel_event.is_set():
             self.cancel()
