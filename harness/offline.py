@@ -2,8 +2,9 @@
 
 ``poolcheck check-trace FILE.jsonl --pattern P`` reads the file line by line and folds every
 event through the same checkers a model of ``P`` uses (:func:`harness.drivers.checkers_for`:
-the driver's checkers plus the guard checker), so a trace written by a Go, Rust or asyncio program gets the verdicts a model
-run would. Memory stays flat: only the checkers' own state is kept, never the trace.
+the driver's checkers plus the guard checker), so a trace written by a Go, Rust or asyncio
+program gets the verdicts a model run would. Memory stays flat: only the checkers' own state
+is kept, never the trace.
 
 The run's parameters come from the trace's first event when it is a ``params`` event (models
 write one), overridden or supplied by ``--param key=value``. A rule the trace never gave

@@ -1,7 +1,7 @@
 """ORDER-RESTORED: a reorder stage hands items out in sequence order, promptly, within its window.
 
 Sequence numbers start at 0. The checker folds these event kinds (the trace format the ordering
-model records, and what a trace from another language must provide):
+driver records, and what a trace from another language must provide):
 
 ``params``
     ``window`` (int >= 1): how far ahead of the consumer a put may be admitted.

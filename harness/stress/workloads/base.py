@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 
 from harness.drivers import Host, driver_for
+from harness.drivers.host import guarded
 from harness.events import Event
 from harness.plugin import ConfigError
 from harness.rules import Pattern
@@ -158,6 +159,16 @@ class Workload:
 
     async def run(self) -> None:
         """Build the object through the driver, offer the whole load, tear the object down."""
+        raise NotImplementedError
+
+    async def produce(self) -> None:
+        """Run the scenario's ``producers`` copies of :meth:`producer` until each returns."""
+        async with anyio.create_task_group() as producers:
+            for number in range(self.ctx.load.producers):
+                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+
+    async def producer(self, number: int, *args: Any) -> None:
+        """Producer number ``number``: offer load at the scenario's pace until the run ends."""
         raise NotImplementedError
 
     def measure(self, event: Event) -> None:

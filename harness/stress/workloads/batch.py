@@ -16,7 +16,6 @@ from typing import ClassVar
 import anyio
 
 from harness.drivers.batch import BatchDriver
-from harness.drivers.host import guarded
 from harness.events import Event
 from harness.rules import Pattern
 from harness.stress.workloads.base import COMMON, Context, Workload
@@ -52,9 +51,7 @@ class BatchWorkload(Workload):
         """Build and enter the batcher, put everything, close, wait for the end."""
         driver = self.driver
         await driver.setup()
-        async with anyio.create_task_group() as producers:
-            for number in range(self.ctx.load.producers):
-                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+        await self.produce()
         driver.close()
         await driver.finish()
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import ClassVar
 
-import anyio
-
 from harness.drivers.group import GroupDriver, Task
-from harness.drivers.host import guarded
 from harness.events import Event, Scalar
 from harness.plugin import ConfigError
 from harness.rules import Pattern
@@ -69,9 +66,7 @@ class GroupWorkload(Workload):
     async def run(self) -> None:
         """Run the producers' groups."""
         await self.driver.setup()
-        async with anyio.create_task_group() as producers:
-            for number in range(self.ctx.load.producers):
-                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+        await self.produce()
 
     # -- what it measures ------------------------------------------------------------------
     def measure(self, event: Event) -> None:

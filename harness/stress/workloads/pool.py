@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import anyio
 
-from harness.drivers.host import guarded
 from harness.events import Event
 from harness.rules import Pattern
 from harness.stress.workloads.base import COMMON, Context, Workload
@@ -69,9 +68,7 @@ class PoolWorkload(Workload):
         await driver.setup()
         async with anyio.create_task_group() as load:
             load.start_soon(self.canceller, load.cancel_scope, name="pool-canceller")
-            async with anyio.create_task_group() as producers:
-                for number in range(self.ctx.load.producers):
-                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+            await self.produce()
             load.cancel_scope.cancel()
         if self.ctx.cancel_event.is_set():
             self.cancel()

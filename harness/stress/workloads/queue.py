@@ -83,9 +83,7 @@ class QueueWorkload(Workload):
         async with anyio.create_task_group() as consumers:
             for number in range(self.ctx.load.consumers):
                 consumers.start_soon(guarded(self.consumer), number, name=f"consumer-{number}")
-            async with anyio.create_task_group() as producers:
-                for number in range(self.ctx.load.producers):
-                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+            await self.produce()
             driver.close()
         if self.ctx.params.get("policy") == "oldest":
             # Drop-oldest evicts without a trace of its own: what went in and never came out.

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 import anyio
 
-from harness.drivers.host import guarded
 from harness.drivers.rate import RateDriver
 from harness.events import Event
 from harness.rules import Pattern
@@ -66,9 +65,7 @@ class RateWorkload(Workload):
         await self.driver.setup()
         async with anyio.create_task_group() as load:
             load.start_soon(self.canceller, name="rate-canceller")
-            async with anyio.create_task_group() as producers:
-                for number in range(self.ctx.load.producers):
-                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+            await self.produce()
             load.cancel_scope.cancel()
 
     # -- what it measures ------------------------------------------------------------------

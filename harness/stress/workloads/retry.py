@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import anyio
 
-from harness.drivers.host import guarded
 from harness.drivers.retry import RetryDriver, Step
 from harness.events import Event, Scalar
 from harness.rules import Pattern
@@ -65,9 +64,7 @@ class RetryWorkload(Workload):
         await self.driver.setup()
         async with anyio.create_task_group() as load:
             load.start_soon(self.canceller, name="retry-canceller")
-            async with anyio.create_task_group() as producers:
-                for number in range(self.ctx.load.producers):
-                    producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+            await self.produce()
             load.cancel_scope.cancel()
 
     # -- what it measures ------------------------------------------------------------------
