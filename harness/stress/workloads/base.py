@@ -161,11 +161,30 @@ class Workload:
         """Build the object through the driver, offer the whole load, tear the object down."""
         raise NotImplementedError
 
-    async def produce(self) -> None:
-        """Run the scenario's ``producers`` copies of :meth:`producer` until each returns."""
-        async with anyio.create_task_group() as producers:
-            for number in range(self.ctx.load.producers):
-                producers.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+    async def produce(
+        self, on_cancel: Callable[[], None] | None = None, *, stop_producers: bool = False
+    ) -> None:
+        """Run the scenario's ``producers`` copies of :meth:`producer` until each returns.
+
+        At the scenario's cancel point, ``on_cancel`` runs (and, with ``stop_producers``, the
+        producers are cancelled too, wherever they wait).
+        """
+        async with anyio.create_task_group() as load:
+            producers = anyio.CancelScope()
+
+            async def canceller() -> None:
+                await self.ctx.cancel_event.wait()
+                if on_cancel is not None:
+                    on_cancel()
+                if stop_producers:
+                    producers.cancel()
+
+            load.start_soon(canceller, name="canceller")
+            with producers:
+                async with anyio.create_task_group() as group:
+                    for number in range(self.ctx.load.producers):
+                        group.start_soon(guarded(self.producer), number, name=f"producer-{number}")
+            load.cancel_scope.cancel()
 
     async def producer(self, number: int, *args: Any) -> None:
         """Producer number ``number``: offer load at the scenario's pace until the run ends."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import anyio
-
 from harness.events import Event
 from harness.rules import Pattern
 from harness.stress.workloads.base import COMMON, Context, Workload
@@ -51,12 +49,6 @@ class PoolWorkload(Workload):
             if outcome != "accepted":
                 return
 
-    async def canceller(self, producers: anyio.CancelScope) -> None:
-        """At the scenario's cancel point: cancel the pool and the producers' blocked submits."""
-        await self.ctx.cancel_event.wait()
-        self.cancel()
-        producers.cancel()
-
     def cancel(self) -> None:
         """Cancel the pool once."""
         if not self.driver.cancelled:
@@ -66,10 +58,8 @@ class PoolWorkload(Workload):
         """Build, enter, load, then drain (close) or cancel, and wait for the block to exit."""
         driver = self.driver
         await driver.setup()
-        async with anyio.create_task_group() as load:
-            load.start_soon(self.canceller, load.cancel_scope, name="pool-canceller")
-            await self.produce()
-            load.cancel_scope.cancel()
+        # At the cancel point the pool is cancelled and the producers' blocked submits too.
+        await self.produce(self.cancel, stop_producers=True)
         if self.ctx.cancel_event.is_set():
             self.cancel()
         if not driver.cancelled:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import anyio
-
 from harness.drivers.rate import RateDriver
 from harness.events import Event
 from harness.rules import Pattern
@@ -55,18 +53,10 @@ class RateWorkload(Workload):
             else:
                 await driver.acquire(job)
 
-    async def canceller(self) -> None:
-        """At the cancel point, cancel every waiting acquire."""
-        await self.ctx.cancel_event.wait()
-        self.driver.cancel_all()
-
     async def run(self) -> None:
         """Build the limiter, run the producers (and the canceller) until the load is offered."""
         await self.driver.setup()
-        async with anyio.create_task_group() as load:
-            load.start_soon(self.canceller, name="rate-canceller")
-            await self.produce()
-            load.cancel_scope.cancel()
+        await self.produce(self.driver.cancel_all)
 
     # -- what it measures ------------------------------------------------------------------
     def measure(self, event: Event) -> None:

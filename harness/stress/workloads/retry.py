@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import anyio
-
 from harness.drivers.retry import RetryDriver, Step
 from harness.events import Event, Scalar
 from harness.rules import Pattern
@@ -54,18 +52,10 @@ class RetryWorkload(Workload):
                 return
             await self.driver.call(job, self.script())
 
-    async def canceller(self) -> None:
-        """At the cancel point, every caller cancels its open call."""
-        await self.ctx.cancel_event.wait()
-        self.driver.cancel_all()
-
     async def run(self) -> None:
         """Build the retrier and run the producers, with the canceller beside them."""
         await self.driver.setup()
-        async with anyio.create_task_group() as load:
-            load.start_soon(self.canceller, name="retry-canceller")
-            await self.produce()
-            load.cancel_scope.cancel()
+        await self.produce(self.driver.cancel_all)
 
     # -- what it measures ------------------------------------------------------------------
     def measure(self, event: Event) -> None:
