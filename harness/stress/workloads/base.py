@@ -179,15 +179,25 @@ class Workload:
                 if stop_producers:
                     producers.cancel()
 
-            load.start_soon(canceller, name="canceller")
+            if on_cancel is not None or stop_producers:
+                load.start_soon(canceller, name="canceller")
             with producers:
                 async with anyio.create_task_group() as group:
                     for number in range(self.ctx.load.producers):
                         group.start_soon(guarded(self.producer), number, name=f"producer-{number}")
             load.cancel_scope.cancel()
 
-    async def producer(self, number: int, *args: Any) -> None:
-        """Producer number ``number``: offer load at the scenario's pace until the run ends."""
+    async def producer(self, number: int) -> None:
+        """Producer ``number``: at the scenario's pace, :meth:`offer` each job until the end."""
+        pace = self.ctx.pacer(number)
+        while True:
+            await pace()
+            job = self.ctx.next_job()
+            if job is None or not await self.offer(job, number):
+                return
+
+    async def offer(self, job: int, producer: int) -> bool:
+        """Offer job number ``job`` through the driver; False stops this producer for good."""
         raise NotImplementedError
 
     def measure(self, event: Event) -> None:

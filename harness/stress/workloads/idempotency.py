@@ -60,6 +60,8 @@ class IdempotencyWorkload(Workload):
         self.failing: dict[int, float] = {}
         #: When each running effect began, by effect number.
         self.effect_began: dict[int, float] = {}
+        #: Where each delivery runs, while the load is offered.
+        self.delivering: anyio.abc.TaskGroup | None = None
 
     def plan_effect(self) -> tuple[float, bool]:
         """Roll one run of the effect: ``(duration, fails)``."""
@@ -88,30 +90,22 @@ class IdempotencyWorkload(Workload):
                 return
             previous = delivery
 
-    async def producer(self, number: int, deliveries: anyio.abc.TaskGroup) -> None:
-        """Offer keys at the scenario's pace; each delivery runs in its own task."""
+    async def offer(self, job: int, producer: int) -> bool:
+        """Deliver a key (sometimes twice), each delivery in a task of its own."""
         ctx = self.ctx
-        pace = ctx.pacer(number)
         keys = ctx.load.keys
-        while True:
-            await pace()
-            job = ctx.next_job()
-            if job is None:
-                return
-            key = ctx.rng.randrange(keys) if keys else job
-            copies = 2 if ctx.chance(ctx.load.duplicate_rate) else 1
-            for copy in range(copies):
-                deliveries.start_soon(guarded(self.message), key, f"v{key}", copy > 0)
+        key = ctx.rng.randrange(keys) if keys else job
+        copies = 2 if ctx.chance(ctx.load.duplicate_rate) else 1
+        assert self.delivering is not None
+        for copy in range(copies):
+            self.delivering.start_soon(guarded(self.message), key, f"v{key}", copy > 0)
+        return True
 
     async def run(self) -> None:
         """Build the sink, offer the keys, wait for every delivery to end."""
         await self.driver.setup()
-        async with (
-            anyio.create_task_group() as deliveries,
-            anyio.create_task_group() as producers,
-        ):
-            for number in range(self.ctx.load.producers):
-                producers.start_soon(self.producer, number, deliveries, name=f"producer-{number}")
+        async with anyio.create_task_group() as self.delivering:
+            await self.produce()
 
     # -- what it measures ------------------------------------------------------------------
     def measure(self, event: Event) -> None:

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import anyio
-
-from harness.drivers.host import guarded
 from harness.drivers.ordering import OrderingDriver
 from harness.events import Event
 from harness.rules import Pattern
@@ -40,27 +37,17 @@ class OrderingWorkload(Workload):
         self.put_at: dict[Any, float] = {}
         self.buffered = 0
 
-    async def worker(self, number: int) -> None:
-        """Take a sequence number, work on it, hand it to the stage."""
-        ctx = self.ctx
-        pace = ctx.pacer(number)
-        while True:
-            await pace()
-            job = ctx.next_job()
-            if job is None:
-                return
-            seq = job - 1
-            self.worked[seq] = service = ctx.duration()
-            await ctx.host.sleep(service)
-            if not await self.driver.put(seq):
-                return
+    async def offer(self, job: int, producer: int) -> bool:
+        """Work on sequence number ``job - 1``, then hand it to the stage."""
+        seq = job - 1
+        self.worked[seq] = service = self.ctx.duration()
+        await self.ctx.host.sleep(service)
+        return bool(await self.driver.put(seq))
 
     async def run(self) -> None:
         """Build the stage, run the workers, close, and wait for the consumer to see the end."""
         await self.driver.setup()
-        async with anyio.create_task_group() as workers:
-            for number in range(self.ctx.load.producers):
-                workers.start_soon(guarded(self.worker), number, name=f"worker-{number}")
+        await self.produce()
         self.driver.close()
         await self.driver.wait_end()
 

@@ -35,19 +35,13 @@ class PoolWorkload(Workload):
         return int(self.ctx.params["workers"])
 
     # -- the load ------------------------------------------------------------------------
-    async def producer(self, number: int) -> None:
-        """Submit jobs at the scenario's pace until the run is long enough."""
+    async def offer(self, job: int, producer: int) -> bool:
+        """Submit the job; a producer stops once the pool refuses it."""
         ctx = self.ctx
-        pace = ctx.pacer(number)
-        failure_rate = ctx.load.failure_rate
-        while True:
-            await pace()
-            job_id = ctx.next_job()
-            if job_id is None:
-                return
-            outcome = await self.driver.submit(job_id, ctx.duration(), ctx.chance(failure_rate))
-            if outcome != "accepted":
-                return
+        outcome: str = await self.driver.submit(
+            job, ctx.duration(), ctx.chance(ctx.load.failure_rate)
+        )
+        return outcome == "accepted"
 
     def cancel(self) -> None:
         """Cancel the pool once."""

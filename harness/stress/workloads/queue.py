@@ -45,19 +45,11 @@ class QueueWorkload(Workload):
         self.taking = anyio.Lock()
 
     # -- the load ------------------------------------------------------------------------
-    async def producer(self, number: int) -> None:
-        """Put items at the scenario's pace until the run is long enough, or the queue closes."""
-        ctx = self.ctx
-        pace = ctx.pacer(number)
+    async def offer(self, job: int, producer: int) -> bool:
+        """Put (or offer, to a dropping queue) the item; a producer stops once it is closed."""
         driver = self.driver
-        while True:
-            await pace()
-            item = ctx.next_job()
-            if item is None:
-                return
-            kind = driver.offer(item) if driver.dropping else await driver.put(item)
-            if kind == "put_closed":
-                return
+        kind = driver.offer(job) if driver.dropping else await driver.put(job)
+        return kind != "put_closed"
 
     async def consumer(self, number: int) -> None:
         """Take items and work on each for a drawn duration, until the queue ends."""

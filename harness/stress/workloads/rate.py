@@ -36,22 +36,16 @@ class RateWorkload(Workload):
         self.asked_at: dict[Any, float] = {}
 
     # -- the load ------------------------------------------------------------------------
-    async def producer(self, number: int) -> None:
-        """Offer one acquisition per job, at the scenario's pace."""
-        ctx = self.ctx
+    async def offer(self, job: int, producer: int) -> bool:
+        """One acquisition: a gate decides, producer 0 probes, the others wait in line."""
         driver = self.driver
-        pace = ctx.pacer(number)
-        while True:
-            await pace()
-            job = ctx.next_job()
-            if job is None:
-                return
-            if driver.gate:
-                driver.try_admit(job)
-            elif number == 0:
-                driver.try_acquire(job)
-            else:
-                await driver.acquire(job)
+        if driver.gate:
+            driver.try_admit(job)
+        elif producer == 0:
+            driver.try_acquire(job)
+        else:
+            await driver.acquire(job)
+        return True
 
     async def run(self) -> None:
         """Build the limiter, run the producers (and the canceller) until the load is offered."""

@@ -41,16 +41,10 @@ class RetryWorkload(Workload):
             for _ in range(self.driver.max_attempts + 1)
         ]
 
-    async def producer(self, number: int) -> None:
-        """Make calls at the scenario's pace."""
-        ctx = self.ctx
-        pace = ctx.pacer(number)
-        while True:
-            await pace()
-            job = ctx.next_job()
-            if job is None:
-                return
-            await self.driver.call(job, self.script())
+    async def offer(self, job: int, producer: int) -> bool:
+        """Make one call with a freshly drawn script."""
+        await self.driver.call(job, self.script())
+        return True
 
     async def run(self) -> None:
         """Build the retrier and run the producers, with the canceller beside them."""
