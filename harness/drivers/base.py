@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
+import anyio
+
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.drivers.host import Host
+from harness.drivers.host import Host, StepFailed
 from harness.rules import Pattern
 
-__all__ = ["Driver", "receiver"]
+__all__ = ["Block", "Driver", "receiver"]
 
 
 class Driver:
@@ -63,3 +65,72 @@ def receiver(stream: Any) -> Callable[[], Awaitable[Any]]:
         return receive
     iterator: AsyncIterator[Any] = aiter(stream)
     return iterator.__anext__
+
+
+class Block:
+    """An object's ``async with`` block, held open in a harness task until :meth:`leave`.
+
+    A pool and a batcher run only inside their block, and the harness must keep operating on
+    them meanwhile, so the block lives in a task of its own; a reader task beside it drains
+    the object's output stream. Entering, leaving and the reader's end are waited for under
+    the host's deadlines, so a block that never enters or never exits is a NO-HANG verdict.
+    """
+
+    def __init__(self, host: Host, obj: Any, what: str) -> None:
+        self.host = host
+        self.obj = obj
+        self.what = what
+        self.entered = False
+        self.started = anyio.Event()  # the block was entered, or entering failed
+        self.leave_now = anyio.Event()
+        self.done = anyio.Event()
+        self.reader_done = anyio.Event()
+
+    async def open(
+        self,
+        read: Callable[[], Awaitable[None]],
+        on_enter: Callable[[], object] = lambda: None,
+        on_leave: Callable[[], object] = lambda: None,
+        after: Callable[[], object] = lambda: None,
+    ) -> None:
+        """Enter the block in its task, then start ``read`` in another.
+
+        ``after`` runs once the block exited cleanly. A hang or crash while entering raises
+        :class:`StepFailed`.
+        """
+
+        async def hold() -> None:
+            try:
+                async with self.obj:
+                    self.entered = True
+                    on_enter()
+                    self.started.set()
+                    await self.leave_now.wait()
+                    on_leave()
+            except Exception as exc:
+                self.host.record("crash", f"async with {self.what}", error=repr(exc)[:200])
+            else:
+                after()
+            finally:
+                self.started.set()
+                self.done.set()
+
+        async def reader() -> None:
+            try:
+                await read()
+            finally:
+                self.reader_done.set()
+
+        self.host.spawn(hold, f"{self.what}-host")
+        if not await self.host.wait(self.started, f"{self.what}.__aenter__") or not self.entered:
+            raise StepFailed("enter")  # the hang or the crash is recorded
+        self.host.spawn(reader, f"{self.what}-reader")
+
+    def leave(self) -> None:
+        """Let the block's task leave the block."""
+        self.leave_now.set()
+
+    async def wait(self, event: anyio.Event, what: str, allowance: float = 0.0) -> None:
+        """Wait for ``event`` (:attr:`done`, :attr:`reader_done`) under a deadline."""
+        if not await self.host.wait(event, f"{self.what} {what}", allowance):
+            raise StepFailed(what)

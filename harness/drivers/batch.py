@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import anyio
-
 from harness.checkers.batch import BatchChecker
 from harness.checking import Checker
-from harness.drivers.base import Driver, receiver
-from harness.drivers.host import Host, StepFailed
+from harness.drivers.base import Block, Driver, receiver
+from harness.drivers.host import Host
 from harness.rules import Pattern
 
 __all__ = ["BatchDriver"]
@@ -43,11 +41,7 @@ class BatchDriver(Driver):
         super().__init__(host, params)
         self.batcher: Any = None
         self.closed = False
-        self.started = anyio.Event()  # the block was entered, or entering failed
-        self.entered = False
-        self.leave_now = anyio.Event()
-        self.host_done = anyio.Event()
-        self.reader_done = anyio.Event()
+        self.block: Block | None = None
 
     @classmethod
     def make_checkers(cls, params: Mapping[str, Any]) -> list[Checker]:
@@ -55,39 +49,20 @@ class BatchDriver(Driver):
         return [BatchChecker(params)]
 
     # -- the harness side of the batcher -----------------------------------------------------
-    async def _host(self) -> None:
-        stage = "__aenter__"
+    async def _read(self) -> None:
         try:
-            async with self.batcher:
-                self.entered = True
-                self.started.set()
-                await self.leave_now.wait()
-                stage = "__aexit__"
-        except Exception as exc:
-            self.record("crash", f"batcher.{stage}", error=repr(exc)[:200])
-        finally:
-            self.started.set()
-            self.host_done.set()
-
-    async def _reader(self) -> None:
-        try:
-            await self._read()
+            receive = receiver(self.batcher.batches)
+            end_errors = self.implementation.end_errors
+            while True:
+                try:
+                    batch = await receive()
+                except end_errors:
+                    self.record("batches_end")
+                    return
+                items = list(batch)
+                self.record("flush", None, items=items, size=len(items))
         except Exception as exc:
             self.record("crash", "batches.receive()", error=repr(exc)[:200])
-        finally:
-            self.reader_done.set()
-
-    async def _read(self) -> None:
-        receive = receiver(self.batcher.batches)
-        end_errors = self.implementation.end_errors
-        while True:
-            try:
-                batch = await receive()
-            except end_errors:
-                self.record("batches_end")
-                return
-            items = list(batch)
-            self.record("flush", None, items=items, size=len(items))
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def setup(self) -> None:
@@ -99,20 +74,15 @@ class BatchDriver(Driver):
             max_size=max_size,
             max_age=max_age,
         )
-        self.host.spawn(self._host, "batch-host")
-        if not await self.host.wait(self.started, "async with batcher (enter)") or not (
-            self.entered
-        ):
-            raise StepFailed("enter")  # a hang or the crash is recorded
-        self.host.spawn(self._reader, "batch-reader")
+        self.block = Block(self.host, self.batcher, "batcher")
+        await self.block.open(self._read)
 
     async def finish(self) -> None:
         """After close: wait for ``batches`` to end, leave the block, wait for it to exit."""
-        if not await self.host.wait(self.reader_done, "batches after close()"):
-            raise StepFailed("batches")
-        self.leave_now.set()
-        if not await self.host.wait(self.host_done, "async with batcher (exit)"):
-            raise StepFailed("exit")
+        assert self.block is not None
+        await self.block.wait(self.block.reader_done, "batches after close()")
+        self.block.leave()
+        await self.block.wait(self.block.done, "block exit")
 
     async def observe(self, counters: bool = True) -> None:
         """Record the batcher's counters (capability ``metrics``)."""

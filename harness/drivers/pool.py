@@ -24,7 +24,7 @@ import anyio
 from harness.checkers.pool import PoolChecker, PoolMetricsChecker
 from harness.checking import Checker
 from harness.contract import STREAM_CLOSED_ERRORS
-from harness.drivers.base import Driver, receiver
+from harness.drivers.base import Block, Driver, receiver
 from harness.drivers.host import Host, StepFailed
 from harness.events import as_scalar
 from harness.rules import Pattern
@@ -61,11 +61,7 @@ class PoolDriver(Driver):
         self.waiting: dict[int, anyio.CancelScope] = {}
         self.closed = False
         self.cancelled = False
-        self.started = anyio.Event()  # the block was entered, or entering failed
-        self.entered = False
-        self.leave_now = anyio.Event()
-        self.host_done = anyio.Event()
-        self.reader_done = anyio.Event()
+        self.block: Block | None = None
 
     @classmethod
     def make_checkers(cls, params: Mapping[str, Any]) -> list[Checker]:
@@ -89,25 +85,8 @@ class PoolDriver(Driver):
         record("job_end", job_id, outcome="ok", returned=job_id)
         return job_id
 
-    async def _host(self) -> None:
-        try:
-            await self._hold_block()
-        finally:
-            self.started.set()
-            self.host_done.set()
-
-    async def _hold_block(self) -> None:
+    def _undelivered(self) -> None:
         record = self.record
-        try:
-            async with self.pool:
-                self.entered = True
-                record("entered")
-                self.started.set()
-                await self.leave_now.wait()
-                record("leave", mode="cancel" if self.cancelled else "drain")
-        except Exception as exc:
-            record("crash", "async with pool", error=repr(exc)[:200])
-            return
         try:
             undelivered = list(self.pool.undelivered)
         except Exception as exc:
@@ -118,12 +97,6 @@ class PoolDriver(Driver):
             record("undelivered", ident, status=as_scalar(getattr(entry, "status", None)))
             self.durations.pop(ident, None)
         record("exit")
-
-    async def _reader(self) -> None:
-        try:
-            await self._read()
-        finally:
-            self.reader_done.set()
 
     async def _read(self) -> None:
         record = self.record
@@ -168,23 +141,26 @@ class PoolDriver(Driver):
             results_buffer=params["results_buffer"],
             job_timeout=params.get("job_timeout"),
         )
-        self.host.spawn(self._host, "pool-host")
-        if not await self.host.wait(self.started, "pool.__aenter__") or not self.entered:
-            raise StepFailed("enter")  # a hang or the crash is recorded
-        self.host.spawn(self._reader, "pool-reader")
+        self.block = Block(self.host, self.pool, "pool")
+        await self.block.open(
+            self._read,
+            on_enter=lambda: self.record("entered"),
+            on_leave=lambda: self.record("leave", mode="cancel" if self.cancelled else "drain"),
+            after=self._undelivered,
+        )
 
     def leave(self) -> None:
         """Let the host task leave the block: a drain unless :meth:`cancel` was called."""
-        self.leave_now.set()
+        assert self.block is not None
+        self.block.leave()
 
     async def wait_exit(self) -> None:
         """Wait for the block to exit and the results to end, under deadlines."""
+        assert self.block is not None
         # A drain may legitimately take as long as every unfinished job run back to back.
         allowance = 0.0 if self.cancelled else sum(self.durations.values())
-        if not await self.host.wait(self.host_done, "pool block exit", allowance):
-            raise StepFailed("exit")
-        if not await self.host.wait(self.reader_done, "results end"):
-            raise StepFailed("results end")
+        await self.block.wait(self.block.done, "block exit", allowance)
+        await self.block.wait(self.block.reader_done, "results end")
 
     async def observe(self, counters: bool = True) -> None:
         """Record the pool's counters (capability ``metrics``)."""

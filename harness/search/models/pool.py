@@ -80,7 +80,7 @@ class PoolModel(Model):
     async def teardown(self) -> None:
         """Drain (close and leave) or cancel; wait for the block to exit, under a deadline."""
         driver = self.driver
-        if driver.host_done.is_set():
+        if driver.block is None or driver.block.done.is_set():
             return
         mode = "cancel" if driver.cancelled else "drain"
         if not driver.cancelled and self.session.runtime.interruptible:
