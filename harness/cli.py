@@ -1,18 +1,27 @@
-"""The ``poolcheck`` command line.
+"""poolcheck: check job-queue, worker-pool, limiter and retry implementations against rules.
 
 Exit codes: 0 every required rule passes; 1 a rule failed (or a required one is unknown);
-2 usage or configuration error (one line on stderr, never a traceback); 3 an internal error of
-poolcheck itself (also one line).
+2 usage or configuration error, or nothing to check (one line on stderr, never a traceback);
+3 an internal error of poolcheck itself (one line, with where its traceback was written);
+130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import hypothesis.configuration
 
 from harness import offline
 from harness.checking import Verdict
@@ -20,15 +29,26 @@ from harness.conformance import verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
-from harness.reports import ImplementationResult, write_reports
+from harness.reports import (
+    ImplementationResult,
+    prepare_report_dir,
+    write_atomically,
+    write_reports,
+)
 from harness.rules import RULES, Pattern
 from harness.search.engine import PROFILES, search_model
 from harness.search.models.registry import model_for
 from harness.search.parallel import run_patterns
 from harness.stress import cli as stress_cli
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REFERENCE_SPEC = "reference.plugin:implementation"
+EXIT_CODES = """exit codes:
+  0    every required rule passed
+  1    a rule failed (or a required rule stayed unknown)
+  2    usage or configuration error, or nothing to check (one line on stderr)
+  3    internal error of poolcheck (one line naming the file that holds the traceback)
+  130  interrupted (Ctrl-C or SIGTERM)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,11 +58,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="poolcheck", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("rules", help="print the rule catalog")
+    formatting = {"epilog": EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = _Parser(
+        prog="poolcheck",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        **formatting,  # type: ignore[arg-type]
+    )
+    parser.add_argument("--version", action="version", version=f"poolcheck {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("rules", help="print the rule catalog", **formatting)  # type: ignore[arg-type]
 
-    check = sub.add_parser("check", help="check an implementation against every rule")
+    check = sub.add_parser(
+        "check",
+        help="check an implementation against every rule",
+        **formatting,  # type: ignore[arg-type]
+    )
     check.add_argument(
         "--impl",
         action="append",
@@ -50,21 +80,61 @@ def _parser() -> argparse.ArgumentParser:
         help="MODULE:CALLABLE (default: the reference); repeat for a conformance matrix",
     )
     check.add_argument(
-        "--pattern", action="append", default=[], choices=[str(p) for p in patterns()]
+        "--pattern",
+        action="append",
+        default=[],
+        choices=[str(p) for p in patterns()],
+        help="only this pattern (repeatable; default: every pattern)",
     )
-    check.add_argument("--profile", default=_default_profile(), choices=sorted(PROFILES))
-    check.add_argument("--report-dir", default="reports", type=Path)
+    check.add_argument(
+        "--profile",
+        default=_default_profile(),
+        choices=sorted(PROFILES),
+        help="examples per search: "
+        + ", ".join(f"{p.name} {p.max_examples}" for p in PROFILES.values())
+        + " (ci is derandomized, and the default under CI=true)",
+    )
+    check.add_argument(
+        "--report-dir",
+        default="reports",
+        type=Path,
+        help="where conformance.{json,md,junit.xml} go (checked before any search)",
+    )
     check.add_argument(
         "--jobs", default="auto", help="searches run at once, one process each (a number, or auto)"
     )
 
-    replay = sub.add_parser("replay", help="replay one counterexample exactly")
+    replay = sub.add_parser(
+        "replay",
+        help="replay one counterexample exactly",
+        **formatting,  # type: ignore[arg-type]
+    )
     replay.add_argument("--impl", default=REFERENCE_SPEC, help="MODULE:CALLABLE")
-    replay.add_argument("--pattern", required=True, choices=[str(p) for p in patterns()])
+    replay.add_argument(
+        "--pattern", required=True, choices=[str(p) for p in patterns()], help="the pattern"
+    )
     replay.add_argument("--blob", required=True, help="the blob from the report")
     offline.add_parser(sub)
     stress_cli.add_parser(sub)
     return parser
+
+
+def keep_hypothesis_files_in(report_dir: Path) -> None:
+    """Hypothesis's own files (its constants cache) go under the report directory.
+
+    The example database is off (every search sets ``database=None``); without this,
+    Hypothesis would still create ``.hypothesis/`` in the working directory.
+    ``HYPOTHESIS_STORAGE_DIRECTORY``, when set, wins.
+    """
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        hypothesis.configuration.set_hypothesis_home_dir(report_dir / ".hypothesis")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("poolcheck")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _default_profile() -> str:
@@ -73,30 +143,75 @@ def _default_profile() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     # Like `python -m`, find the user's modules in the current directory.
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    previous = _terminate_as_interrupt()
     try:
-        if args.command == "rules":
-            return _rules()
-        if args.command == "check":
-            return _check(args)
-        if args.command == "check-trace":
-            return offline.run(args)
-        if args.command == "stress":
-            return stress_cli.run(args)
-        return _replay(args)
+        return _dispatch(args)
     except ConfigError as exc:
         print(f"poolcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("poolcheck: interrupted", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INTERRUPTED
+    except BaseExceptionGroup as group:
+        # An event loop interrupted by Ctrl-C may wrap the KeyboardInterrupt in a group.
+        if group.subgroup(KeyboardInterrupt) is not None:
+            print("poolcheck: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return _internal_error(group, args)
     except Exception as exc:
-        print(f"poolcheck: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal_error(exc, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM stops poolcheck as Ctrl-C does (children killed, one line, exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        # Raising here could land inside an event loop's machinery; SIGINT is delivered the
+        # way each loop expects (trio and asyncio install their own Ctrl-C handling).
+        os.kill(os.getpid(), signal.SIGINT)
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _internal_error(exc: BaseException, args: argparse.Namespace) -> int:
+    """One line naming the bug and the file that holds its traceback."""
+    text = "".join(traceback.format_exception(exc))
+    folder = getattr(args, "report_dir", None) or Path(tempfile.gettempdir())
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        where = Path(folder) / "poolcheck-internal-error.txt"
+        write_atomically(where, text)
+        hint = f" (traceback in {where}; please report it)"
+    except OSError:
+        hint = ""
+    print(f"poolcheck: internal error: {type(exc).__name__}: {exc}{hint}"[:1000], file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "rules":
+        return _rules()
+    if args.command == "check":
+        return _check(args)
+    if args.command == "check-trace":
+        return offline.run(args)
+    if args.command == "stress":
+        return stress_cli.run(args)
+    return _replay(args)
 
 
 def _rules() -> int:
@@ -114,6 +229,8 @@ def _check(args: argparse.Namespace) -> int:
     specs = list(dict.fromkeys(args.impl or [REFERENCE_SPEC]))
     # Every declaration is validated before any search starts: a typo fails in a second.
     implementations = [load_implementation(spec) for spec in specs]
+    prepare_report_dir(args.report_dir)
+    keep_hypothesis_files_in(args.report_dir)
     started = time.perf_counter()
     results = [_check_one(implementation, args) for implementation in implementations]
     wall = time.perf_counter() - started
@@ -121,6 +238,13 @@ def _check(args: argparse.Namespace) -> int:
     for result in results:
         _print_summary(result)
     print("reports: " + ", ".join(str(p) for p in paths))
+    unchecked = [r for r in results if all(x.verdict is Verdict.NOT_APPLICABLE for x in r.results)]
+    if unchecked:
+        names = ", ".join(r.implementation.name for r in unchecked)
+        raise ConfigError(
+            f"nothing was checked for {names}: every selected rule is not-applicable "
+            "(see the reasons in the report); select a pattern it provides"
+        )
     return max(result.exit_code for result in results)
 
 

@@ -24,6 +24,7 @@ from harness.backends import backend_note
 from harness.checking import Verdict
 from harness.conformance import REPORT_FORMAT_VERSION, PatternRun, RuleResult, exit_code
 from harness.contract import Implementation
+from harness.plugin import ConfigError
 from harness.rules import RULES
 
 _ICON = {
@@ -46,6 +47,21 @@ class ImplementationResult:
     def exit_code(self) -> int:
         """0 if it conforms, 1 otherwise."""
         return exit_code(self.results)
+
+
+def prepare_report_dir(path: Path) -> None:
+    """Make sure reports can be written to ``path`` before any work starts.
+
+    A report directory that is a file, is not writable, or is on a read-only filesystem is a
+    configuration error found in a second, not after the whole search.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".poolcheck-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"--report-dir {path}: cannot write reports there ({reason})") from None
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.plugin import ConfigError, load_implementation
-from harness.reports import write_atomically
+from harness.reports import prepare_report_dir, write_atomically
 from harness.stress.report import headline_latency, write_reports, write_summary
 from harness.stress.runner import StressResult, run_scenario, why_not_runnable
 from harness.stress.scenario import catalog, load_scenario
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tolerance is not None and not 0 <= args.tolerance < 10:
         raise ConfigError("--tolerance must be a fraction between 0 and 10, e.g. 0.1")
     scenarios = [load_scenario(name) for name in names]
+    prepare_report_dir(args.report_dir)
     baseline = _read_baseline(args.baseline) if args.baseline else None
     exit_code, rows, saved = 0, [], {}
     skipped = 0

@@ -1,0 +1,116 @@
+"""The command line as a CI gate: usage, version, exit codes, interrupts, where files go."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def poolcheck(*args: str, cwd: Path = ROOT) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_bare_poolcheck_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: poolcheck")
+    assert "130  interrupted" in err
+
+
+def test_version_and_help_list_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("poolcheck ")
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    for line in ("0    every required rule passed", "3    internal error", "--report-dir"):
+        assert line in out
+
+
+def test_nothing_to_check_is_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "check",
+            "--impl",
+            "examples.thread_pool:implementation",
+            "--pattern",
+            "queue",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "nothing was checked" in line
+
+
+def test_an_unwritable_report_dir_fails_before_any_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    started = time.perf_counter()
+    assert main(["check", "--report-dir", str(blocker)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "--report-dir" in line
+    assert "cannot write reports there" in line
+    # Not a timing assertion on the code under test: the whole search takes far longer, so a
+    # check made after it would show here as minutes, not a fraction of a second.
+    assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_stress_run_exits_130_without_a_traceback(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    process = poolcheck(
+        "stress", "rate-token-bucket-hour", "--report-dir", str(tmp_path / "stress")
+    )
+    time.sleep(3)  # a real process must be running before it can be interrupted
+    process.send_signal(signum)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["poolcheck: interrupted"]
+
+
+def test_an_interrupted_check_exits_130_and_leaves_no_search_running(tmp_path: Path) -> None:
+    process = poolcheck("check", "--profile", "thorough", "--report-dir", str(tmp_path / "r"))
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    found = subprocess.run(["pgrep", "-f", "poolcheck-search"], capture_output=True, text=True)
+    assert found.stdout.strip() == ""
+
+
+def test_hypothesis_writes_nothing_in_the_working_directory(tmp_path: Path) -> None:
+    process = poolcheck(
+        "check", "--pattern", "rate", "--report-dir", str(tmp_path / "r"), cwd=tmp_path
+    )
+    _out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert not (tmp_path / ".hypothesis").exists()
+    assert (tmp_path / "r" / ".hypothesis").exists()
