@@ -1,5 +1,5 @@
-"""Sessions: tests, lint, typecheck (the default); bench, conformance, mutants, mutation, soak,
-stress."""
+"""Sessions: tests, lint, typecheck (the default); tests_matrix (3.11, 3.12, 3.13), bench,
+conformance, mutants, mutation, soak, stress."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
+# A machine without one of the matrix's interpreters skips that run with nox's message.
+nox.options.error_on_missing_interpreters = False
+#: asyncio's cancellation, TaskGroup and Queue differ between these.
+PYTHONS = ["3.11", "3.12", "3.13"]
 PACKAGES = ["reference", "harness"]
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The project's own tests (reference and harness), spread over the cores."""
+    session.install("-e", ".")
+    session.run("pytest", "-n", "auto", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests_matrix(session: nox.Session) -> None:
+    """The project's own tests on every supported interpreter that this machine has."""
     session.install("-e", ".")
     session.run("pytest", "-n", "auto", "-q", *session.posargs)
 

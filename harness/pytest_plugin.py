@@ -16,6 +16,7 @@ optional. Under pytest-xdist use ``--dist loadgroup``: the items of a pattern ca
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("--poolcheck-impl", default=None)
     if not spec:
         return
+    # As ``poolcheck check`` does (and ``python -m pytest`` would): the user's modules are
+    # found from the directory pytest was started in.
+    here = str(config.invocation_params.dir)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         implementation = load_implementation(spec)
     except ConfigError as exc:

@@ -137,3 +137,39 @@ def test_cli_matrix_validates_every_impl_before_running(
     assert code == 2
     assert not (tmp_path / "conformance.json").exists()
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_readme_command_works_from_a_users_project(tmp_path: Path) -> None:
+    # A user's project: their adapter module beside their tests, nothing on PYTHONPATH, the
+    # plain command the README gives, run from the project's directory.
+    (tmp_path / "mylib").mkdir()
+    (tmp_path / "mylib" / "__init__.py").write_text("")
+    (tmp_path / "mylib" / "adapter.py").write_text(
+        "from examples.tiny_bucket import implementation\n"
+    )
+    (tmp_path / "test_mine.py").write_text("def test_users_own() -> None:\n    pass\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    # The examples package lives in this repository; a user's adapter would import its own
+    # library instead, so only the repository is made importable, not the user's folder.
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [
+            # The console script, not ``python -m pytest`` (which would add the cwd itself).
+            str(Path(sys.executable).parent / "pytest"),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--poolcheck-impl",
+            "mylib.adapter:implementation",
+            "--poolcheck-pattern",
+            "rate",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "passed" in proc.stdout
