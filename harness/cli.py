@@ -31,6 +31,7 @@ from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import (
     ImplementationResult,
+    drawn_params,
     prepare_report_dir,
     write_atomically,
     write_reports,
@@ -278,6 +279,11 @@ def _print_summary(result: ImplementationResult) -> None:
     for x in result.results:
         if x.verdict is Verdict.FAIL and x.counterexample:
             print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
+            params = drawn_params(x.counterexample)
+            if params:
+                print(f"       params: {params}")
+            for number, step in enumerate(x.counterexample.get("steps", []), start=1):
+                print(f"       {number}. {step}")
             if x.counterexample.get("replay"):
                 print(f"       replay: {x.counterexample['replay']}")
         elif x.verdict is Verdict.FAIL:

@@ -140,6 +140,15 @@ def to_json(
     }
 
 
+def drawn_params(counterexample: dict[str, Any]) -> str:
+    """The parameters the counterexample's example drew (its ``params`` event), as one line."""
+    trace = counterexample.get("trace") or []
+    if not trace or trace[0].get("kind") != "params":
+        return ""
+    params = {k: v for k, v in trace[0].get("data", {}).items() if k != "pattern"}
+    return ", ".join(f"{key}={value!r}" for key, value in params.items())
+
+
 def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds: float) -> str:
     """A table a person reads at a glance: one row per rule, one column per implementation."""
     ok = all(r.exit_code == 0 for r in results)
@@ -192,6 +201,7 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
                 "",
                 f"> {x.rule.statement}",
                 "",
+                *([f"Parameters: `{drawn_params(ce)}`", ""] if drawn_params(ce) else []),
                 "Minimal steps:",
                 "",
                 "```",
@@ -204,6 +214,13 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
                 lines += ["", f"Replay: `{ce['replay']}`"]
         for x in unknown:
             lines += ["", f"- {x.rule.id} unknown: {x.reason}"]
+        skipped: dict[str, list[str]] = {}
+        for x in r.results:
+            if x.verdict is Verdict.NOT_APPLICABLE:
+                skipped.setdefault(x.reason or "no reason given", []).append(x.rule.id)
+        if skipped:
+            lines += ["", f"## `{r.implementation.name}`: not applicable, and why", ""]
+            lines += [f"- {', '.join(ids)}: {reason}" for reason, ids in skipped.items()]
     lines += [
         "",
         "## Models",
