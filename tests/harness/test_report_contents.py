@@ -1,4 +1,4 @@
-"""What a person reads after a failed check: the drawn parameters, the steps, why rules were skipped."""
+"""What a person reads after a failed check: drawn parameters, steps, why rules were skipped."""
 
 from __future__ import annotations
 
