@@ -9,6 +9,7 @@ Exit codes: 0 every required rule passes; 1 a rule failed (or a required one is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import os
 import signal
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import hypothesis.configuration
 
 from harness import offline
 from harness.checking import Verdict
-from harness.conformance import verdicts
+from harness.conformance import PatternRun, verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
@@ -252,8 +253,28 @@ def _check(args: argparse.Namespace) -> int:
 def _check_one(implementation: Implementation, args: argparse.Namespace) -> ImplementationResult:
     """Search every selected pattern of one implementation in processes of its own."""
     selected = [p for p in patterns() if not args.pattern or str(p) in args.pattern]
-    runs = run_patterns(implementation, selected, PROFILES[args.profile], _jobs(args.jobs))
+    with _progress(implementation.name, len(selected)) as done:
+        runs = run_patterns(
+            implementation, selected, PROFILES[args.profile], _jobs(args.jobs), on_done=done
+        )
     return ImplementationResult(implementation, runs, verdicts(implementation, runs))
+
+
+@contextlib.contextmanager
+def _progress(name: str, total: int) -> Iterator[Callable[[PatternRun], None]]:
+    """A progress bar of searched patterns on a terminal; nothing when output is captured."""
+    if not sys.stderr.isatty():
+        yield lambda run: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"searching {name}", total=total)
+
+        def done(run: PatternRun) -> None:
+            progress.update(task, advance=1, description=f"searched {run.pattern} ({name})")
+
+        yield done
 
 
 def _jobs(value: str) -> int:
@@ -277,7 +298,11 @@ def _print_summary(result: ImplementationResult) -> None:
         + f" ({searched:.1f}s of model search)"
     )
     for x in result.results:
-        if x.verdict is Verdict.FAIL and x.counterexample:
+        if x.verdict is Verdict.PASS:
+            print(f"  pass {x.rule.id} ({x.examples:,} examples)")
+        elif x.verdict is Verdict.NOT_APPLICABLE:
+            print(f"  n/a  {x.rule.id}: {x.reason}")
+        elif x.verdict is Verdict.FAIL and x.counterexample:
             print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
             params = drawn_params(x.counterexample)
             if params:
