@@ -12,7 +12,10 @@ jitter flavour ("full" and "equal" jitter as popularised by the AWS architecture
 
 from __future__ import annotations
 
+import decimal
+import math
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -24,6 +27,22 @@ from reference.instrumentation import RETRIES, Metrics
 T = TypeVar("T")
 
 Jitter = Literal["none", "full", "equal"]
+
+
+def _grown(base: float, factor: float, k: int) -> float:
+    """``base * factor**k`` for ``k >= 1``, with no overflow or underflow on the way."""
+    try:
+        power = factor**k
+    except OverflowError:  # the result, or ``k`` itself, is beyond the float range
+        power = math.inf
+    if sys.float_info.min <= abs(power) < math.inf:
+        # One pow and one product, each rounded once: as exact as floats get.
+        return base * power
+    # factor**k left the normal float range, yet the product may be back inside it (a tiny base,
+    # or a factor below 1 on a large base). Decimal's exponent range is practically unbounded and
+    # 40 digits leave the final rounding to float as the only error that matters.
+    wide = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
+    return float(wide.multiply(decimal.Decimal(base), wide.power(decimal.Decimal(factor), k)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +60,18 @@ class Backoff:
     jitter: Jitter = "full"
 
     def nominal(self, n: int) -> float:
-        """Return ``d = min(cap, base * factor**(n-1))``, the un-jittered delay after failure n."""
+        """Return ``d = min(cap, base * factor**(n-1))``, the un-jittered delay after failure n.
+
+        Exact up to float rounding for any ``n``: ``factor**(n-1)`` leaving the float range sends
+        the delay to the cap only when the product really exceeds it (``harness.checkers.retry``
+        computes the same schedule on its own, as the harness does not import the reference).
+        """
         if n < 1:
             raise ValueError(f"attempt numbers start at 1, got {n}")
-        try:
-            grown = self.base * self.factor ** (n - 1)
-        except OverflowError:
-            # A long schedule overflows the float range long after it has hit the cap.
-            return self.cap
-        return min(self.cap, grown)
+        # Without a power to compute there is nothing to overflow: base 0 stays 0 for ever.
+        if self.base == 0 or n == 1 or self.factor == 1:
+            return min(self.cap, self.base)
+        return min(self.cap, _grown(self.base, self.factor, n - 1))
 
     def bounds(self, n: int) -> tuple[float, float]:
         """Return the inclusive ``(low, high)`` range of the delay after the n-th failed attempt."""

@@ -26,7 +26,9 @@ Parameters: ``max_attempts``; when ``base``, ``factor``, ``cap`` and ``jitter`` 
 (the retry model always draws them), the declared bounds must be that schedule's (guide §5):
 ``d = min(cap, base * factor**(n-1))``, ``none`` gives ``[d, d]``, ``full`` ``[0, d]`` and
 ``equal`` ``[d/2, d]``. Otherwise a retrier declaring its own, wrong schedule would check its
-delays against itself.
+delays against itself. ``d`` is worked out without overflow for any attempt number (see
+:func:`nominal_delay`): a base of 0 stays 0, and a tiny base is not sent to the cap just because
+``factor**(n-1)`` left the float range.
 
 A cancellation that lands at the very instant an attempt ended may legitimately lose the race
 (trio delivers cancellation only at checkpoints): a call that then returns that attempt's
@@ -35,6 +37,9 @@ result, or raises its error, is not blamed.
 
 from __future__ import annotations
 
+import decimal
+import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +51,36 @@ _ENDS = ("attempt_ok", "attempt_fail", "attempt_cancelled")
 
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= EPSILON * max(1.0, abs(a), abs(b))
+
+
+def _grown(base: float, factor: float, k: int) -> float:
+    """``base * factor**k`` for ``k >= 1``, with no overflow or underflow on the way."""
+    try:
+        power = factor**k
+    except OverflowError:  # the result, or ``k`` itself, is beyond the float range
+        power = math.inf
+    if sys.float_info.min <= abs(power) < math.inf:
+        # One pow and one product, each rounded once: as exact as floats get.
+        return base * power
+    # factor**k left the normal float range, yet the product may be back inside it (a tiny base,
+    # or a factor below 1 on a large base). Decimal's exponent range is practically unbounded and
+    # 40 digits leave the final rounding to float as the only error that matters.
+    wide = decimal.Context(prec=40, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
+    return float(wide.multiply(decimal.Decimal(base), wide.power(decimal.Decimal(factor), k)))
+
+
+def nominal_delay(base: float, factor: float, cap: float, attempt: int) -> float:
+    """The un-jittered delay after failed attempt ``attempt``: ``min(cap, base*factor**(n-1))``.
+
+    Exact up to float rounding for any attempt number: a base of 0 or a factor of 1 is decided
+    without computing a power, and a power beyond the float range is worked out in decimal, whose
+    exponent does not overflow, so the delay is never sent to the cap (nor to 0) by an overflow.
+    ``reference.retry.Backoff.nominal`` computes the same (the harness does not import it).
+    """
+    k = attempt - 1
+    if base == 0 or k <= 0 or factor == 1:
+        return min(cap, base)
+    return min(cap, _grown(base, factor, k))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +104,7 @@ class _Schedule:
         )
 
     def bounds(self, attempt: int) -> tuple[float, float]:
-        try:
-            nominal = min(self.cap, self.base * self.factor ** (attempt - 1))
-        except OverflowError:
-            nominal = self.cap
+        nominal = nominal_delay(self.base, self.factor, self.cap, attempt)
         if self.jitter == "none":
             return nominal, nominal
         if self.jitter == "full":

@@ -34,6 +34,24 @@ def test_backoff_bounds_none_full_equal() -> None:
 
 
 @pytest.mark.parametrize("jitter", ["none", "full", "equal"])
+def test_base_zero_backoff_stays_zero_for_any_attempt(jitter: str) -> None:
+    # 2.0**9999 overflows the float range; base 0 still means no delay at all.
+    backoff = Backoff(base=0.0, factor=2.0, cap=1.0, jitter=jitter)  # type: ignore[arg-type]
+    for n in (1025, 1026, 10_000, 10**400):
+        assert backoff.nominal(n) == 0.0
+        assert backoff.bounds(n) == (0.0, 0.0)
+        assert backoff.delay(n, random.Random(1)) == 0.0
+
+
+def test_tiny_base_backoff_is_not_capped_when_the_power_overflows() -> None:
+    # 2**-1074 * 2**(n-1) is exact and below the cap of 10 up to n = 1078.
+    backoff = Backoff(base=5e-324, factor=2.0, cap=10.0, jitter="equal")
+    assert backoff.nominal(1026) == 2.0**-49
+    assert backoff.bounds(1078) == (4.0, 8.0)
+    assert backoff.nominal(1079) == 10.0
+
+
+@pytest.mark.parametrize("jitter", ["none", "full", "equal"])
 def test_backoff_delay_within_bounds(jitter: str) -> None:
     backoff = Backoff(base=0.01, factor=3.0, cap=2.0, jitter=jitter)  # type: ignore[arg-type]
     rng = random.Random(1234)
