@@ -13,18 +13,29 @@ Line format (version 1)::
 may be omitted; ``data`` carries small, kind-specific fields and may be omitted. The JSON
 Schema of a line is ``harness/schema/trace-v1.schema.json``; ``docs/trace-format.md`` lists the
 event kinds of each pattern and the ordering conventions.
+
+A reader of untrusted input must stay bounded whatever it is given: a line is at most
+:data:`MAX_LINE_BYTES` long (:func:`read_lines` reads a stream in pieces of at most that size,
+so ``/dev/zero`` cannot exhaust memory) and nests at most :data:`MAX_NESTING` levels of
+arrays and objects (deeper JSON would exhaust the decoder's recursion). Either excess is a
+:class:`TraceFormatError` naming the line, like any other malformed line.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import IO, Any, Final
 
 TRACE_FORMAT_VERSION: Final = 1
+#: The longest line a trace may hold, in bytes (newline excluded): 1 MiB.
+MAX_LINE_BYTES: Final = 1 << 20
+#: The deepest nesting of arrays and objects in a line, the record object itself included.
+MAX_NESTING: Final = 64
 
 #: Scalar values allowed as ids and data fields: they must survive a JSON round trip.
 Scalar = str | int | float | bool | None
@@ -89,14 +100,43 @@ def _reject_constant(name: str) -> Any:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+# A string (escapes included) or one bracket: what the nesting scan has to look at.
+_STRING_OR_BRACKET: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def too_deep(text: str, limit: int = MAX_NESTING) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` in ``text`` (strings ignored)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # too few brackets to go deeper: no scan (the common case)
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
 def event_from_json(text: str, line: int = 0) -> Event:
     """Parse one JSON Lines record; raise :class:`TraceFormatError` naming ``line``."""
+    if len(text) > MAX_LINE_BYTES:
+        body = text.removesuffix("\n").removesuffix("\r")
+        if len(body.encode("utf-8", "surrogatepass")) > MAX_LINE_BYTES:
+            raise TraceFormatError(line, f"line longer than {MAX_LINE_BYTES} bytes")
+    if too_deep(text):
+        raise TraceFormatError(line, f"JSON nested deeper than {MAX_NESTING} levels")
     try:
         record = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise TraceFormatError(line, f"not JSON ({exc.msg})") from None
     except ValueError as exc:
         raise TraceFormatError(line, f"not JSON ({exc})") from None
+    except RecursionError:
+        # The scan above bounds the depth; this is for a caller already deep in its stack.
+        raise TraceFormatError(line, "JSON nested too deeply to decode") from None
     if not isinstance(record, dict):
         raise TraceFormatError(line, "a record must be a JSON object")
     version = record.get("v", TRACE_FORMAT_VERSION)
@@ -124,6 +164,24 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
     """Parse JSON Lines lazily (blank lines skipped), so huge traces stream in flat memory."""
     for _, event in read_jsonl_numbered(lines):
         yield event
+
+
+def read_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of a binary ``stream`` (newline kept), each read with a bounded ``readline``.
+
+    A line longer than ``limit`` bytes (its newline not counted) raises
+    :class:`TraceFormatError` after at most ``limit + 1`` bytes of it were read, so an
+    endless line (``/dev/zero``) costs one line's memory, not the machine's.
+    """
+    number = 0
+    while True:
+        chunk = stream.readline(limit + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > limit and not (len(chunk) == limit + 1 and chunk.endswith(b"\n")):
+            raise TraceFormatError(number, f"line longer than {limit} bytes")
+        yield chunk
 
 
 def read_jsonl_numbered(lines: Iterable[str]) -> Iterator[tuple[int, Event]]:

@@ -7,12 +7,16 @@ program gets the verdicts a model run would. Memory stays flat: only the checker
 is kept, never the trace.
 
 The run's parameters come from the trace's first event when it is a ``params`` event (models
-write one), overridden or supplied by ``--param key=value``. A rule the trace never gave
-anything to check is reported ``unknown``, never ``pass``. Exit codes: 0 no rule violated,
-1 a rule violated (with ``--strict``, also a required rule left unknown), 2 bad input: a
-missing or unreadable file, a malformed line (``FILE:LINE: reason``), an unknown pattern, a
-bad or missing parameter. The format is described in ``docs/trace-format.md`` and by the JSON
-Schema :data:`SCHEMA_PATH`.
+write one), overridden or supplied by ``--param key=value``. Both are validated by the one
+table of :mod:`harness.params` (names known for the pattern, types, ranges), the options
+before the trace is read. A rule the trace never gave anything to check is reported
+``unknown``, never ``pass``. Exit codes: 0 no rule violated, 1 a rule violated (with
+``--strict``, also a required rule left unknown), 2 bad input: a missing or unreadable file,
+a malformed line (``FILE:LINE: reason``, also a line longer than
+:data:`~harness.events.MAX_LINE_BYTES` or nested deeper than
+:data:`~harness.events.MAX_NESTING`), an unknown pattern, a bad, unknown or missing
+parameter. The format is described in ``docs/trace-format.md`` and by the JSON Schema
+:data:`SCHEMA_PATH`.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from harness.checking import Checker, TraceChecker, Verdict, Violation
 from harness.conformance import PatternRun, RuleResult, event_record
 from harness.contract import Implementation
 from harness.drivers import checkers_for, patterns
-from harness.events import Event, TraceFormatError, read_jsonl_numbered
+from harness.events import Event, TraceFormatError, read_jsonl_numbered, read_lines
+from harness.params import ParamError, check_recorded
 from harness.reports import ImplementationResult, write_reports
 from harness.rules import Pattern, Rule, rules_for
 
@@ -138,6 +143,8 @@ def check_lines(
     """Check a trace given as lines; raise :class:`TraceInputError` on bad input."""
     started = time.perf_counter()
     try:
+        # The options first: a bad --param is reported whatever the trace holds.
+        options = _checked_params(pattern, overrides or {}, "--param ", None)
         events = _locate(source, read_jsonl_numbered(lines))
         first = next(events, None)
         if first is None:
@@ -145,12 +152,13 @@ def check_lines(
         params: dict[str, Any] = {}
         if first.kind == "params":
             params.update(first.data)
-        params.update(overrides or {})
+        params.update(options)
         declared = params.setdefault("pattern", str(pattern))
         if declared != str(pattern):
             raise TraceInputError(
                 f"{source}: the trace's params say pattern {declared!r}, not {str(pattern)!r}"
             )
+        params = _merged_params(pattern, params, options, f"{source}:{first.line}: params.")
         folder = TraceChecker(_make_checkers(pattern, params))
         count = 0
         ended = False
@@ -185,6 +193,29 @@ def check_lines(
         seconds=time.perf_counter() - started,
         exercised=folder.exercised(),
     )
+
+
+def _checked_params(
+    pattern: Pattern, params: Mapping[str, Any], where: str, factory: str | None
+) -> dict[str, Any]:
+    try:
+        return check_recorded(pattern, params, where=where, factory=factory)
+    except ParamError as exc:
+        raise TraceInputError(str(exc)) from None
+
+
+def _merged_params(
+    pattern: Pattern, merged: Mapping[str, Any], options: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Validate what the params event gave (options win), then the options against its factory.
+
+    Each problem is blamed where it came from: the params event's line, or the ``--param``.
+    """
+    factory = merged.get("factory")
+    recorded = {k: v for k, v in merged.items() if k not in options or k == "pattern"}
+    checked = _checked_params(pattern, recorded, where, factory)
+    checked.update(_checked_params(pattern, options, "--param ", factory))
+    return {name: checked[name] for name in merged}
 
 
 def _chain(first: LocatedEvent, rest: Iterator[LocatedEvent]) -> Iterator[LocatedEvent]:
@@ -245,9 +276,10 @@ def check_trace(
         raise TraceInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _decoded(raw: Iterable[bytes], source: str) -> Iterator[str]:
-    # Decoding line by line names the line of a bad byte, which a text-mode read cannot.
-    for number, chunk in enumerate(raw, start=1):
+def _decoded(raw: IO[bytes], source: str) -> Iterator[str]:
+    # Decoding line by line names the line of a bad byte, which a text-mode read cannot; each
+    # line is read with a bounded readline, so an endless one is an error, not a memory leak.
+    for number, chunk in enumerate(read_lines(raw), start=1):
         try:
             yield chunk.decode("utf-8")
         except UnicodeDecodeError:

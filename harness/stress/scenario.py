@@ -21,8 +21,13 @@ run length::
     [run]
     jobs = 20000
 
-Anything unknown, mistyped or impossible is a :class:`~harness.plugin.ConfigError` naming
-the file and the key, so the command prints one line and exits 2.
+Anything unknown, mistyped, out of range or impossible is a
+:class:`~harness.plugin.ConfigError` naming the file and the key, so the command prints one
+line and exits 2. Every field has a range (``docs/stress.md`` lists them): the pattern's
+parameters share :data:`harness.params.PARAMS` with ``check-trace``; the load and the run
+are bounded here, and so are the combinations no run could honour (a timed run offering more
+jobs than a run may have, a job count that would take longer than the longest run, a line of
+rate-limiter waiters that cannot drain within the deadline).
 """
 
 from __future__ import annotations
@@ -35,7 +40,23 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.backends import BACKEND_NAMES
-from harness.contract import FACTORIES
+from harness.params import (
+    MAX_CONCURRENT,
+    MAX_RATE,
+    MAX_RUN_SECONDS,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_TIME,
+    MAX_TOTAL,
+    MIN_RATE,
+    MIN_TIME,
+    SCENARIO_EXTRAS,
+    ParamError,
+    check_value,
+    factories_of,
+    show,
+    takes,
+)
 from harness.plugin import ConfigError
 from harness.rules import Pattern
 
@@ -67,8 +88,6 @@ _LOAD_KEYS: Final = {
     "keys",
     "tasks",
 }
-#: Extra parameters a pattern's checkers read beyond its factories' keyword arguments.
-_EXTRA_PARAMS: Final[dict[Pattern, set[str]]] = {Pattern.IDEMPOTENCY: {"keys"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +137,15 @@ class Load:
     keys: int = 0
     tasks: int = 0
 
+    @property
+    def pace(self) -> float | None:
+        """Jobs offered per virtual second by ``rate`` or ``burst``; None when flat out."""
+        if self.rate is not None:
+            return self.rate
+        if self.burst is not None:
+            return self.burst.size / self.burst.every
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -140,6 +168,18 @@ class Scenario:
     def factory(self) -> str:
         """The factory the scenario drives."""
         return str(self.params["factory"])
+
+    @property
+    def span(self) -> float | None:
+        """The virtual seconds the run should last: ``seconds``, or ``jobs`` at the offered pace.
+
+        None for a job count offered flat out (its length is the implementation's to decide).
+        A run's overall budget must cover this, or a slow but correct run reads as a hang.
+        """
+        if self.seconds is not None:
+            return self.seconds
+        pace = self.load.pace
+        return None if pace is None or self.jobs is None else self.jobs / pace
 
     def length(self) -> str:
         """The run length as a person reads it."""
@@ -201,15 +241,17 @@ def parse(raw: Mapping[str, Any], default_name: str = "scenario", source: str = 
     implementation = raw.get("implementation")
     if implementation is not None and not isinstance(implementation, str):
         raise ConfigError("implementation must be a string MODULE:CALLABLE")
-    seed = _int(raw, "seed", 0, low=0)
+    seed = _int(raw, "seed", 0, low=0, high=MAX_SEED)
     params = _params(pattern, _table(raw, "params"))
     load = _load(_table(raw, "load"))
     run = _table(raw, "run")
     _no_unknown(run, {"jobs", "seconds"}, "run.")
     if ("jobs" in run) == ("seconds" in run):
         raise ConfigError("[run] needs exactly one of 'jobs' or 'seconds'")
-    jobs = _int(run, "jobs", None, low=1, where="run.") if "jobs" in run else None
-    seconds = _float(run, "seconds", None, low=0.0, where="run.", strict=True)
+    jobs = _int(run, "jobs", None, low=1, high=MAX_TOTAL, where="run.") if "jobs" in run else None
+    seconds = _float(run, "seconds", None, low=0.0, high=MAX_RUN_SECONDS, where="run.", strict=True)
+    _check_length(load, jobs, seconds)
+    _check_limiter_line(pattern, params, load)
     return Scenario(
         name=name,
         description=_str(raw, "description", ""),
@@ -229,20 +271,20 @@ def parse(raw: Mapping[str, Any], default_name: str = "scenario", source: str = 
 
 
 def _params(pattern: Pattern, raw: Mapping[str, Any]) -> dict[str, Any]:
-    factories = [name for name, (p, _) in FACTORIES.items() if p is pattern]
+    factories = factories_of(pattern)
     factory = raw.get("factory", factories[0] if len(factories) == 1 else None)
     if factory not in factories:
         raise ConfigError(f"params.factory must be one of {factories} for pattern {pattern}")
-    allowed = {"factory", *FACTORIES[factory][1], *_EXTRA_PARAMS.get(pattern, set())}
-    allowed.discard("handler")
-    allowed.discard("effect")
-    allowed.discard("retryable")
+    allowed = {"factory", *takes(factory, pattern, SCENARIO_EXTRAS)}
     _no_unknown(raw, allowed, "params.")
     params: dict[str, Any] = {"pattern": str(pattern), "factory": factory}
     for key, value in raw.items():
         if key == "factory":
             continue
-        params[key] = _param_value(key, value)
+        try:
+            params[key] = check_value(key, value, where="params.", run=True)
+        except ParamError as exc:
+            raise ConfigError(str(exc)) from None
     required = set(allowed) - {"factory", "job_timeout", "policy", "keys", "seed"}
     missing = sorted(required - params.keys())
     if missing:
@@ -251,42 +293,9 @@ def _params(pattern: Pattern, raw: Mapping[str, Any]) -> dict[str, Any]:
         params.setdefault("job_timeout", None)
     if factory == "dropping_queue":
         params.setdefault("policy", "newest")
-        if params["policy"] not in ("newest", "oldest"):
-            raise ConfigError("params.policy must be 'newest' or 'oldest'")
     if factory == "retrier":
         params.setdefault("seed", 0)
-        if params["jitter"] not in ("none", "full", "equal"):
-            raise ConfigError("params.jitter must be 'none', 'full' or 'equal'")
     return params
-
-
-_INT_PARAMS: Final = {
-    "capacity": 1,
-    "workers": 1,
-    "jobs_buffer": 0,
-    "results_buffer": 0,
-    "max_attempts": 1,
-    "window": 1,
-    "max_size": 1,
-    "burst": 1,
-    "keys": 1,
-    "seed": 0,
-}
-_POSITIVE_FLOATS: Final = {"rate", "interval", "max_age", "job_timeout"}
-_NON_NEGATIVE_FLOATS: Final = {"base", "cap"}
-
-
-def _param_value(key: str, value: Any) -> Any:
-    where = "params."
-    if key in _INT_PARAMS:
-        return _int({key: value}, key, None, low=_INT_PARAMS[key], where=where)
-    if key in _POSITIVE_FLOATS:
-        return _float({key: value}, key, None, low=0.0, where=where, strict=True)
-    if key in _NON_NEGATIVE_FLOATS:
-        return _float({key: value}, key, None, low=0.0, where=where)
-    if key == "factor":
-        return _float({key: value}, key, None, low=1.0, where=where)
-    return _str({key: value}, key, None, where=where)
 
 
 def _load(raw: Mapping[str, Any]) -> Load:
@@ -297,8 +306,8 @@ def _load(raw: Mapping[str, Any]) -> Load:
         table = _table(raw, "burst", where=w)
         _no_unknown(table, {"size", "every"}, "load.burst.")
         burst = Burst(
-            size=_int(table, "size", None, low=1, where="load.burst."),
-            every=_float(table, "every", None, low=0.0, where="load.burst.", strict=True),
+            size=_int(table, "size", None, low=1, high=MAX_SIZE, where="load.burst."),
+            every=_float(table, "every", None, low=MIN_TIME, high=MAX_TIME, where="load.burst."),
         )
     if burst is not None and "rate" in raw:
         raise ConfigError("load: give either 'rate' or 'burst', not both")
@@ -309,24 +318,24 @@ def _load(raw: Mapping[str, Any]) -> Load:
     elif cancel_at is not None:
         cancel_at = _float(raw, "cancel_at", None, low=0.0, high=1.0, where=w, strict=True)
     return Load(
-        producers=_int(raw, "producers", 1, low=1, where=w),
-        consumers=_int(raw, "consumers", 1, low=1, where=w),
-        rate=_float(raw, "rate", None, low=0.0, where=w, strict=True),
+        producers=_int(raw, "producers", 1, low=1, high=MAX_CONCURRENT, where=w),
+        consumers=_int(raw, "consumers", 1, low=1, high=MAX_CONCURRENT, where=w),
+        rate=_float(raw, "rate", None, low=MIN_RATE, high=MAX_RATE, where=w),
         burst=burst,
         duration=_duration(raw.get("duration", 0.0)),
         failure_rate=_float(raw, "failure_rate", 0.0, low=0.0, high=1.0, where=w),
         retry_rate=_float(raw, "retry_rate", 0.0, low=0.0, high=1.0, where=w),
         duplicate_rate=_float(raw, "duplicate_rate", 0.0, low=0.0, high=1.0, where=w),
         cancel_at=cancel_at,
-        deadline=_float(raw, "deadline", 60.0, low=0.0, where=w, strict=True),
-        keys=_int(raw, "keys", 0, low=0, where=w),
-        tasks=_int(raw, "tasks", 0, low=0, where=w),
+        deadline=_float(raw, "deadline", 60.0, low=MIN_TIME, high=MAX_TIME, where=w),
+        keys=_int(raw, "keys", 0, low=0, high=MAX_TOTAL, where=w),
+        tasks=_int(raw, "tasks", 0, low=0, high=MAX_CONCURRENT, where=w),
     )
 
 
 def _duration(raw: Any) -> Duration:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        value = _float({"duration": raw}, "duration", None, low=0.0, where="load.")
+        value = _float({"duration": raw}, "duration", None, low=0.0, high=MAX_TIME, where="load.")
         return Duration("fixed", value=value)
     if not isinstance(raw, dict):
         raise ConfigError("load.duration must be a number or a table with 'dist'")
@@ -336,10 +345,53 @@ def _duration(raw: Any) -> Duration:
     if keys is None:
         raise ConfigError(f"load.duration.dist must be one of {list(DISTRIBUTIONS)}")
     _no_unknown(raw, {"dist", *keys}, w)
-    values = {key: _float(raw, key, None, low=0.0, where=w) for key in keys}
+    values = {key: _float(raw, key, None, low=0.0, high=MAX_TIME, where=w) for key in keys}
     if dist == "uniform" and values["low"] > values["high"]:
         raise ConfigError("load.duration: low must not exceed high")
     return Duration(dist, **values)
+
+
+# -- combinations ----------------------------------------------------------------------------
+
+
+def _check_length(load: Load, jobs: int | None, seconds: float | None) -> None:
+    """Refuse a run whose pace would offer too many jobs, or take too long to offer them."""
+    pace = load.pace
+    if pace is None:
+        return
+    source = "load.rate" if load.rate is not None else "load.burst"
+    if seconds is not None and pace * seconds > MAX_TOTAL:
+        raise ConfigError(
+            f"run.seconds: {seconds:g} virtual s at {source} {pace:g}/s offers about "
+            f"{pace * seconds:.3g} jobs, more than the {MAX_TOTAL:,} a run may have"
+        )
+    if jobs is not None and jobs / pace > MAX_RUN_SECONDS:
+        raise ConfigError(
+            f"run.jobs: {jobs:,} jobs at {source} {pace:g}/s take about {jobs / pace:.3g} "
+            f"virtual s, more than the {MAX_RUN_SECONDS:g} a run may last"
+        )
+
+
+def _check_limiter_line(pattern: Pattern, params: Mapping[str, Any], load: Load) -> None:
+    """Refuse a limiter so slow that a correct one keeps a waiter past the call deadline.
+
+    All producers but the prober wait in ``acquire``, one token each, so the last in line
+    waits about ``producers`` tokens' time; longer than ``load.deadline`` would be reported
+    as the implementation's NO-HANG although it is the scenario's doing.
+    """
+    if pattern is not Pattern.RATE or params["factory"] == "shedding_gate":
+        return
+    if params["factory"] == "leaky_bucket":
+        per_token, source = float(params["interval"]), f"params.interval {params['interval']:g} s"
+    else:
+        per_token, source = 1.0 / float(params["rate"]), f"params.rate {params['rate']:g}/s"
+    wait = load.producers * per_token
+    if wait > load.deadline:
+        raise ConfigError(
+            f"load.deadline {load.deadline:g} s is shorter than the last of load.producers "
+            f"{load.producers} waiters in line waits at {source} (about {wait:.3g} s); "
+            "raise load.deadline, or lower load.producers"
+        )
 
 
 # -- typed readers -------------------------------------------------------------------------
@@ -369,7 +421,14 @@ def _str(raw: Mapping[str, Any], key: str, default: str | None, where: str = "")
     return value
 
 
-def _int(raw: Mapping[str, Any], key: str, default: Any, low: int, where: str = "") -> Any:
+def _int(
+    raw: Mapping[str, Any],
+    key: str,
+    default: Any,
+    low: int,
+    high: int | None = None,
+    where: str = "",
+) -> Any:
     value = raw.get(key, default)
     if value is None:
         if key in raw or default is None:
@@ -378,7 +437,9 @@ def _int(raw: Mapping[str, Any], key: str, default: Any, low: int, where: str = 
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{where}{key} must be an integer, not {type(value).__name__}")
     if value < low:
-        raise ConfigError(f"{where}{key} must be at least {low}, not {value}")
+        raise ConfigError(f"{where}{key} must be at least {low:,}, not {show(value)}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}{key} must be at most {high:,}, not {show(value)}")
     return value
 
 
@@ -399,6 +460,9 @@ def _float(
     value = float(value)
     if not math.isfinite(value):
         raise ConfigError(f"{where}{key} must be finite")
+    if low > 0 and value <= 0:
+        # Say what is wrong first: a positive quantity, before how small it may be.
+        raise ConfigError(f"{where}{key} must be greater than 0, not {value:g}")
     if value < low or (strict and value == low):
         bound = f"greater than {low:g}" if strict else f"at least {low:g}"
         raise ConfigError(f"{where}{key} must be {bound}, not {value:g}")
