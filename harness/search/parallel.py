@@ -12,7 +12,9 @@ the parent watches each child's progress (a shared counter the search bumps at e
 and shrink step) and kills a child that makes none for :data:`STALL_SECONDS`: the
 implementation did not yield (a busy loop, a blocking call on the event loop's thread), which
 is a NO-HANG verdict for that pattern, the report is still written, and the pattern's other
-rules are ``unknown`` with the reason.
+rules are ``unknown`` with the reason. A pattern is searched again after each search that finds
+a new rule failing (:func:`~harness.search.engine.search_model`); the child sends the run so far
+after each of those, so a child stopped or lost later still reports the failures found before.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import multiprocessing.connection
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Final
 
 from harness.conformance import PatternRun, run_pattern
@@ -49,8 +51,12 @@ def run_patterns(
     *,
     stall_seconds: float = STALL_SECONDS,
     on_done: Callable[[PatternRun], None] | None = None,
+    ignore: frozenset[str] = frozenset(),
 ) -> list[PatternRun]:
-    """Search each pattern in a child process, ``jobs`` at a time; the runs in input order."""
+    """Search each pattern in a child process, ``jobs`` at a time; the runs in input order.
+
+    Rules in ``ignore`` are set aside (see :func:`~harness.conformance.run_pattern`).
+    """
     context = multiprocessing.get_context("fork")
     waiting = list(patterns)
     running: list[_Child] = []
@@ -58,7 +64,9 @@ def run_patterns(
     try:
         while waiting or running:
             while waiting and len(running) < max(1, jobs):
-                running.append(_Child.start(context, implementation, waiting.pop(0), profile))
+                running.append(
+                    _Child.start(context, implementation, waiting.pop(0), profile, ignore)
+                )
             time.sleep(_POLL_SECONDS)
             for child in list(running):
                 run = child.poll(stall_seconds)
@@ -82,42 +90,52 @@ class _Child:
         process: Any,
         receive: multiprocessing.connection.Connection,
         progress: Any,
+        ignore: frozenset[str],
     ) -> None:
         self.pattern = pattern
         self.process = process
         self.receive = receive
         self.progress = progress
+        self.ignore = ignore
+        #: The run as of the child's last finished search, until its final run arrives.
+        self.partial: PatternRun | None = None
         self.seen = -1
         self.last_progress = time.monotonic()
         self.started = time.monotonic()
 
     @classmethod
     def start(
-        cls, context: Any, implementation: Implementation, pattern: Pattern, profile: Profile
+        cls,
+        context: Any,
+        implementation: Implementation,
+        pattern: Pattern,
+        profile: Profile,
+        ignore: frozenset[str],
     ) -> _Child:
         receive, send = context.Pipe(duplex=False)
         progress = context.Value("q", 0, lock=False)
         process = context.Process(
             target=_search,
-            args=(implementation, pattern, profile, send, progress),
+            args=(implementation, pattern, profile, send, progress, ignore),
             name=f"poolcheck-search-{pattern}",
             daemon=True,
         )
         process.start()
         send.close()
-        return cls(pattern, process, receive, progress)
+        return cls(pattern, process, receive, progress, ignore)
 
     def poll(self, stall_seconds: float) -> PatternRun | None:
         """The run once it is over (finished, crashed or stopped), else None."""
-        if self.receive.poll():
+        while self.receive.poll():
             try:
-                fields = self.receive.recv()
+                final, fields = self.receive.recv()
             except EOFError:
-                fields = None
+                return self._lost()
+            if not final:
+                self.partial = PatternRun(**fields)
+                continue
             self.process.join(timeout=5)
-            if fields is not None:
-                return PatternRun(**fields)
-            return self._lost()
+            return PatternRun(**fields)
         if not self.process.is_alive():
             return self._lost()
         now = time.monotonic()
@@ -137,11 +155,26 @@ class _Child:
 
     def _lost(self) -> PatternRun:
         self.process.join(timeout=5)
-        return PatternRun(
-            pattern=str(self.pattern),
-            applicable=True,
-            seconds=time.monotonic() - self.started,
-            error=_NO_RESULT.format(code=self.process.exitcode),
+        return self._after_partial(
+            PatternRun(
+                pattern=str(self.pattern),
+                applicable=True,
+                seconds=time.monotonic() - self.started,
+                error=_NO_RESULT.format(code=self.process.exitcode),
+                ignored=sorted(self.ignore),
+            )
+        )
+
+    def _after_partial(self, run: PatternRun) -> PatternRun:
+        """``run`` with the failures the child's finished searches had found before it ended."""
+        if self.partial is None:
+            return run
+        return replace(
+            run,
+            exercised=sorted(set(run.exercised) | set(self.partial.exercised)),
+            # A failure found by a finished search has its minimal steps and replay blob.
+            failures={**run.failures, **self.partial.failures},
+            searches=self.partial.searches + 1,
         )
 
     def _stalled(self, stall_seconds: float, now: float) -> PatternRun:
@@ -150,23 +183,26 @@ class _Child:
             "(a busy loop, or a blocking call on the event loop's thread); the search was "
             f"stopped after {self.seen + 1} example(s)"
         )
-        return PatternRun(
-            pattern=str(self.pattern),
-            applicable=True,
-            examples=max(0, self.seen),
-            seconds=now - self.started,
-            failures={
-                "NO-HANG": {
-                    "rule": "NO-HANG",
-                    "message": message,
-                    "steps": [],
-                    "evidence": [],
-                    "trace": [],
-                    "blob": None,
-                    "replay": None,
-                }
-            },
-            stopped=message,
+        return self._after_partial(
+            PatternRun(
+                pattern=str(self.pattern),
+                applicable=True,
+                examples=max(0, self.seen),
+                seconds=now - self.started,
+                ignored=sorted(self.ignore),
+                failures={
+                    "NO-HANG": {
+                        "rule": "NO-HANG",
+                        "message": message,
+                        "steps": [],
+                        "evidence": [],
+                        "trace": [],
+                        "blob": None,
+                        "replay": None,
+                    }
+                },
+                stopped=message,
+            )
         )
 
 
@@ -176,25 +212,37 @@ def _search(
     profile: Profile,
     send: multiprocessing.connection.Connection,
     progress: Any,
+    ignore: frozenset[str],
 ) -> None:
-    """The child's body: search, send the run, exit without running the parent's cleanups."""
+    """The child's body: search, send the run, exit without running the parent's cleanups.
+
+    Each message is ``(final, fields)``: the run so far after a search that found a new
+    failure (``final`` false), then the whole run once.
+    """
 
     def tick() -> None:
         progress.value += 1
 
+    def partial(run: PatternRun) -> None:
+        send.send((False, asdict(run)))
+
     code = 0
     try:
-        run = run_pattern(implementation, pattern, profile, progress=tick)
-        send.send(asdict(run))
+        run = run_pattern(implementation, pattern, profile, tick, ignore=ignore, on_search=partial)
+        send.send((True, asdict(run)))
     except BaseException as exc:  # the parent must hear of every ending, whatever it was
         code = 1
         send.send(
-            asdict(
-                PatternRun(
-                    pattern=str(pattern),
-                    applicable=True,
-                    error=f"{type(exc).__name__}: {exc}"[:500],
-                )
+            (
+                True,
+                asdict(
+                    PatternRun(
+                        pattern=str(pattern),
+                        applicable=True,
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                        ignored=sorted(ignore),
+                    )
+                ),
             )
         )
     finally:
