@@ -26,7 +26,7 @@ import hypothesis.configuration
 
 from harness import offline
 from harness.checking import Verdict
-from harness.conformance import PatternRun, verdicts
+from harness.conformance import PatternRun, ignored_rules, verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
@@ -38,7 +38,7 @@ from harness.reports import (
     write_reports,
 )
 from harness.rules import RULES, Pattern
-from harness.search.engine import PROFILES, search_model
+from harness.search.engine import PROFILES, ReplayStatus, replay
 from harness.search.models.registry import model_for
 from harness.search.parallel import run_patterns
 from harness.stress import cli as stress_cli
@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--jobs", default="auto", help="searches run at once, one process each (a number, or auto)"
+    )
+    check.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="set RULE aside to look past a known failure (repeatable): it is reported unknown, "
+        "never pass or fail, and does not fail the gate",
     )
 
     replay = sub.add_parser(
@@ -231,6 +239,7 @@ def _check(args: argparse.Namespace) -> int:
     specs = list(dict.fromkeys(args.impl or [REFERENCE_SPEC]))
     # Every declaration is validated before any search starts: a typo fails in a second.
     implementations = [load_implementation(spec) for spec in specs]
+    args.ignore = ignored_rules(args.ignore)
     prepare_report_dir(args.report_dir)
     keep_hypothesis_files_in(args.report_dir)
     started = time.perf_counter()
@@ -255,7 +264,12 @@ def _check_one(implementation: Implementation, args: argparse.Namespace) -> Impl
     selected = [p for p in patterns() if not args.pattern or str(p) in args.pattern]
     with _progress(implementation.name, len(selected)) as done:
         runs = run_patterns(
-            implementation, selected, PROFILES[args.profile], _jobs(args.jobs), on_done=done
+            implementation,
+            selected,
+            PROFILES[args.profile],
+            _jobs(args.jobs),
+            ignore=args.ignore,
+            on_done=done,
         )
     return ImplementationResult(implementation, runs, verdicts(implementation, runs))
 
@@ -318,24 +332,24 @@ def _print_summary(result: ImplementationResult) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    """Replay one blob: 1 reproduced, 0 the example passed (fixed), 2 cannot be replayed."""
     implementation = load_implementation(args.impl)
-    model = model_for(Pattern(args.pattern))
-    outcome = search_model(model, implementation, PROFILES["ci"], replay_blob=args.blob)
-    if outcome.error:
-        print(
-            f"poolcheck: replay did not reproduce a rule violation: {outcome.error}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if not outcome.failures:
-        print("poolcheck: the example passed: nothing to replay (fixed, or a different version)")
+    outcome = replay(model_for(Pattern(args.pattern)), implementation, args.blob)
+    if outcome.status is ReplayStatus.PASSED:
+        print(f"poolcheck: {outcome.message}")
         return EXIT_OK
-    for found in outcome.failures.values():
-        print(found.render())
+    if outcome.status is ReplayStatus.REPRODUCED:
+        for found in outcome.counterexamples.values():
+            print(found.render())
         print("trace:")
-        for event in found.trace:
+        for event in outcome.trace:
             print("  " + event.to_json())
-    return EXIT_VIOLATION
+        return EXIT_VIOLATION
+    if outcome.status is ReplayStatus.ERROR:
+        print(f"poolcheck: internal error: {outcome.message}", file=sys.stderr)
+        return EXIT_INTERNAL
+    print(f"poolcheck: error: {outcome.message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

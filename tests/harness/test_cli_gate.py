@@ -114,3 +114,40 @@ def test_hypothesis_writes_nothing_in_the_working_directory(tmp_path: Path) -> N
     assert process.returncode == 0, err
     assert not (tmp_path / ".hypothesis").exists()
     assert (tmp_path / "r" / ".hypothesis").exists()
+
+
+WRONG = "examples.wrong_token_bucket:implementation"
+
+
+def _blob_of_rate_bound(tmp_path: Path) -> str:
+    import json
+
+    assert main(["check", "--impl", WRONG, "--pattern", "rate", "--report-dir", str(tmp_path)]) == 1
+    report = json.loads((tmp_path / "conformance.json").read_text())
+    [rule] = [r for r in report["implementations"][0]["rules"] if r["id"] == "RATE-BOUND"]
+    blob: str = rule["counterexample"]["blob"]
+    return blob
+
+
+def test_replay_says_reproduced_fixed_or_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blob = _blob_of_rate_bound(tmp_path)
+    capsys.readouterr()
+    assert main(["replay", "--impl", WRONG, "--pattern", "rate", "--blob", blob]) == 1
+    assert "RATE-BOUND" in capsys.readouterr().out
+    # The reference is the bucket with the bug fixed: the same example now passes.
+    reference = "reference.plugin:implementation"
+    assert main(["replay", "--impl", reference, "--pattern", "rate", "--blob", blob]) == 0
+    assert main(["replay", "--impl", WRONG, "--pattern", "rate", "--blob", "x" * 5000]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert len(line) < 300
+
+
+def test_ignore_looks_past_a_known_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", "--impl", WRONG, "--pattern", "rate", "--report-dir", str(tmp_path)]
+    assert main([*args, "--ignore", "RATE-BOUND"]) == 0
+    assert "RATE-BOUND: ignored by --ignore" in capsys.readouterr().out
+    assert main([*args, "--ignore", "RATE-BOUNDS"]) == 2
