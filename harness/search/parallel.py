@@ -5,37 +5,31 @@ its :class:`~harness.conformance.PatternRun` back through a pipe; the parent alo
 verdicts, so a result never depends on which process wrote it last. Up to ``jobs`` children
 run at once.
 
-Why processes, not threads or signals: Python cannot interrupt a thread, and a signal-based
-deadline only runs when the interpreter gets control back, which code in a busy loop inside a
-C call, or one that swallows the exception, never gives. A process can always be killed. So
-the parent watches each child's progress (a shared counter the search bumps at every example
-and shrink step) and kills a child that makes none for :data:`STALL_SECONDS`: the
-implementation did not yield (a busy loop, a blocking call on the event loop's thread), which
-is a NO-HANG verdict for that pattern, the report is still written, and the pattern's other
-rules are ``unknown`` with the reason. A pattern is searched again after each search that finds
-a new rule failing (:func:`~harness.search.engine.search_model`); the child sends the run so far
-after each of those, so a child stopped or lost later still reports the failures found before.
+Each child is :class:`~harness.watchdog.Watched`: the search ticks at every example and shrink
+step, and a child that makes no progress for :data:`~harness.watchdog.STALL_SECONDS` is
+killed: the implementation did not yield (a busy loop, a blocking call on the event loop's
+thread), which is a NO-HANG verdict for that pattern, the report is still written, and the
+pattern's other rules are ``unknown`` with the reason. A pattern is searched again after each
+search that finds a new rule failing (:func:`~harness.search.engine.search_model`); the child
+sends the run so far after each of those, so a child stopped or lost later still reports the
+failures found before.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from typing import Any, Final
+from typing import Final
 
 from harness.conformance import PatternRun, run_pattern
 from harness.contract import Implementation
 from harness.rules import Pattern
 from harness.search.engine import Profile
+from harness.watchdog import STALL_SECONDS, Messenger, Watched
 
 __all__ = ["STALL_SECONDS", "run_patterns"]
 
-#: Wall-clock seconds a search may go without finishing an example before it is stopped.
-STALL_SECONDS: Final = 25.0
 #: How often the parent looks at its children.
 _POLL_SECONDS: Final = 0.05
 #: A child that sent nothing and exited: the search itself crashed (a poolcheck bug, or the
@@ -57,16 +51,13 @@ def run_patterns(
 
     Rules in ``ignore`` are set aside (see :func:`~harness.conformance.run_pattern`).
     """
-    context = multiprocessing.get_context("fork")
     waiting = list(patterns)
     running: list[_Child] = []
     done: dict[Pattern, PatternRun] = {}
     try:
         while waiting or running:
             while waiting and len(running) < max(1, jobs):
-                running.append(
-                    _Child.start(context, implementation, waiting.pop(0), profile, ignore)
-                )
+                running.append(_Child(implementation, waiting.pop(0), profile, ignore))
             time.sleep(_POLL_SECONDS)
             for child in list(running):
                 run = child.poll(stall_seconds)
@@ -82,85 +73,50 @@ def run_patterns(
 
 
 class _Child:
-    """One pattern's search in a forked process, with its progress counter and result pipe."""
+    """One pattern's search in a watched child process."""
 
     def __init__(
         self,
-        pattern: Pattern,
-        process: Any,
-        receive: multiprocessing.connection.Connection,
-        progress: Any,
-        ignore: frozenset[str],
-    ) -> None:
-        self.pattern = pattern
-        self.process = process
-        self.receive = receive
-        self.progress = progress
-        self.ignore = ignore
-        #: The run as of the child's last finished search, until its final run arrives.
-        self.partial: PatternRun | None = None
-        self.seen = -1
-        self.last_progress = time.monotonic()
-        self.started = time.monotonic()
-
-    @classmethod
-    def start(
-        cls,
-        context: Any,
         implementation: Implementation,
         pattern: Pattern,
         profile: Profile,
         ignore: frozenset[str],
-    ) -> _Child:
-        receive, send = context.Pipe(duplex=False)
-        progress = context.Value("q", 0, lock=False)
-        process = context.Process(
-            target=_search,
-            args=(implementation, pattern, profile, send, progress, ignore),
+    ) -> None:
+        self.pattern = pattern
+        self.ignore = ignore
+        #: The run as of the child's last finished search, until its final run arrives.
+        self.partial: PatternRun | None = None
+        self.watched = Watched(
+            lambda messenger: _search(implementation, pattern, profile, messenger, ignore),
             name=f"poolcheck-search-{pattern}",
-            daemon=True,
         )
-        process.start()
-        send.close()
-        return cls(pattern, process, receive, progress, ignore)
+        self.started = time.monotonic()
 
     def poll(self, stall_seconds: float) -> PatternRun | None:
         """The run once it is over (finished, crashed or stopped), else None."""
-        while self.receive.poll():
-            try:
-                final, fields = self.receive.recv()
-            except EOFError:
-                return self._lost()
-            if not final:
-                self.partial = PatternRun(**fields)
-                continue
-            self.process.join(timeout=5)
-            return PatternRun(**fields)
-        if not self.process.is_alive():
+        state, messages = self.watched.poll(stall_seconds)
+        for final, fields in messages:
+            if final:
+                self.watched.kill()
+                return PatternRun(**fields)
+            self.partial = PatternRun(**fields)
+        if state == "exited":
             return self._lost()
-        now = time.monotonic()
-        if self.progress.value != self.seen:
-            self.seen = self.progress.value
-            self.last_progress = now
-        elif now - self.last_progress > stall_seconds:
-            self.kill()
-            return self._stalled(stall_seconds, now)
+        if state == "stalled":
+            return self._stalled(stall_seconds, time.monotonic())
         return None
 
     def kill(self) -> None:
         """Stop the child now, however stuck it is."""
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
+        self.watched.kill()
 
     def _lost(self) -> PatternRun:
-        self.process.join(timeout=5)
         return self._after_partial(
             PatternRun(
                 pattern=str(self.pattern),
                 applicable=True,
                 seconds=time.monotonic() - self.started,
-                error=_NO_RESULT.format(code=self.process.exitcode),
+                error=_NO_RESULT.format(code=self.watched.exitcode),
                 ignored=sorted(self.ignore),
             )
         )
@@ -181,13 +137,13 @@ class _Child:
         message = (
             f"the implementation did not yield for {stall_seconds:g} s of wall-clock time "
             "(a busy loop, or a blocking call on the event loop's thread); the search was "
-            f"stopped after {self.seen + 1} example(s)"
+            f"stopped after {self.watched.ticks} example(s)"
         )
         return self._after_partial(
             PatternRun(
                 pattern=str(self.pattern),
                 applicable=True,
-                examples=max(0, self.seen),
+                examples=self.watched.ticks,
                 seconds=now - self.started,
                 ignored=sorted(self.ignore),
                 failures={
@@ -210,42 +166,28 @@ def _search(
     implementation: Implementation,
     pattern: Pattern,
     profile: Profile,
-    send: multiprocessing.connection.Connection,
-    progress: Any,
+    messenger: Messenger,
     ignore: frozenset[str],
 ) -> None:
-    """The child's body: search, send the run, exit without running the parent's cleanups.
+    """The child's work: search, and send ``(final, run fields)`` home.
 
-    Each message is ``(final, fields)``: the run so far after a search that found a new
-    failure (``final`` false), then the whole run once.
+    The run so far is sent after each search that found a new failure (``final`` false), then
+    the whole run once.
     """
-
-    def tick() -> None:
-        progress.value += 1
-
-    def partial(run: PatternRun) -> None:
-        send.send((False, asdict(run)))
-
-    code = 0
     try:
-        run = run_pattern(implementation, pattern, profile, tick, ignore=ignore, on_search=partial)
-        send.send((True, asdict(run)))
-    except BaseException as exc:  # the parent must hear of every ending, whatever it was
-        code = 1
-        send.send(
-            (
-                True,
-                asdict(
-                    PatternRun(
-                        pattern=str(pattern),
-                        applicable=True,
-                        error=f"{type(exc).__name__}: {exc}"[:500],
-                        ignored=sorted(ignore),
-                    )
-                ),
-            )
+        run = run_pattern(
+            implementation,
+            pattern,
+            profile,
+            messenger.tick,
+            ignore=ignore,
+            on_search=lambda partial: messenger.send((False, asdict(partial))),
         )
-    finally:
-        send.close()
-        # A forked child must not run the parent's atexit handlers or flush its buffers twice.
-        os._exit(code)
+    except BaseException as exc:  # the parent must hear of every ending, whatever it was
+        run = PatternRun(
+            pattern=str(pattern),
+            applicable=True,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+            ignored=sorted(ignore),
+        )
+    messenger.send((True, asdict(run)))
