@@ -23,12 +23,14 @@ from typing import Any
 import pytest
 
 from harness.checking import Verdict
-from harness.conformance import PatternRun, RuleResult, run_pattern, verdicts
+from harness.conformance import PatternRun, RuleResult, verdicts
 from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.plugin import ConfigError, load_implementation
 from harness.rules import RULES, Pattern, Rule
 from harness.search.engine import PROFILES
+from harness.search.parallel import run_patterns
+from harness.watchdog import STALL_SECONDS
 
 _CONTEXT = pytest.StashKey["ConformanceContext"]()
 
@@ -36,9 +38,16 @@ _CONTEXT = pytest.StashKey["ConformanceContext"]()
 class ConformanceContext:
     """What the rule items share: the implementation, the profile, and the searches so far."""
 
-    def __init__(self, implementation: Implementation, profile: str, selected: list[str]) -> None:
+    def __init__(
+        self,
+        implementation: Implementation,
+        profile: str,
+        selected: list[str],
+        stall_seconds: float = STALL_SECONDS,
+    ) -> None:
         self.implementation = implementation
         self.profile = PROFILES[profile]
+        self.stall_seconds = stall_seconds
         self._selected = set(selected)
         self._runs: dict[Pattern, PatternRun] = {}
         self._verdicts: dict[Pattern, dict[str, RuleResult]] = {}
@@ -48,9 +57,14 @@ class ConformanceContext:
         return not self._selected or str(pattern) in self._selected
 
     def run(self, pattern: Pattern) -> PatternRun:
-        """Search the pattern's model once per process."""
+        """Search the pattern's model once per process, in a watched child.
+
+        A busy loop in the implementation becomes NO-HANG instead of hanging the user's suite.
+        """
         if pattern not in self._runs:
-            self._runs[pattern] = run_pattern(self.implementation, pattern, self.profile)
+            [self._runs[pattern]] = run_patterns(
+                self.implementation, [pattern], self.profile, 1, stall_seconds=self.stall_seconds
+            )
         return self._runs[pattern]
 
     def verdict(self, pattern: Pattern, rule: Rule) -> RuleResult:
@@ -114,6 +128,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--poolcheck-profile", default="dev", choices=sorted(PROFILES))
     group.addoption("--poolcheck-pattern", action="append", default=[], help="only these patterns")
+    group.addoption(
+        "--poolcheck-stall-seconds",
+        type=float,
+        default=STALL_SECONDS,
+        help="wall-clock seconds a search may make no progress before it is NO-HANG",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,7 +156,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if unknown:
         raise pytest.UsageError(f"--poolcheck-pattern: unknown {unknown} (known: {sorted(known)})")
     config.stash[_CONTEXT] = ConformanceContext(
-        implementation, config.getoption("--poolcheck-profile"), selected
+        implementation,
+        config.getoption("--poolcheck-profile"),
+        selected,
+        config.getoption("--poolcheck-stall-seconds"),
     )
 
 

@@ -173,3 +173,15 @@ def test_the_readme_command_works_from_a_users_project(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "passed" in proc.stdout
+
+
+def test_a_busy_loop_fails_no_hang_in_a_users_suite_instead_of_hanging_it(tmp_path: Path) -> None:
+    code, outcomes = run_user_suite(
+        tmp_path,
+        "tests.harness.test_owned_search:spinning_queue",
+        "--poolcheck-stall-seconds",
+        "2",
+    )
+    assert code == 1
+    assert outcomes["NO-HANG"] == "FAILED"
+    assert "PASSED" not in {outcomes.get(rule) for rule in ("QUEUE-FIFO", "QUEUE-BOUND")}
