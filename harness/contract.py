@@ -74,6 +74,39 @@ FACTORIES: Final[dict[str, tuple[Pattern, tuple[str, ...]]]] = {
     "batcher": (Pattern.BATCH, ("max_size", "max_age")),
 }
 
+#: What each factory makes, for messages, and the methods every example calls on it. An object
+#: without them is no such thing at all: the factory's fault, told as soon as it returns.
+PRODUCTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "unbounded_queue": ("a queue", ("get",)),
+    "bounded_queue": ("a queue", ("get",)),
+    "dropping_queue": ("a queue", ("get",)),
+    "worker_pool": ("a pool", ("submit",)),
+    "first_error_group": ("a group", ("start_soon",)),
+    "retrier": ("a retrier", ("call",)),
+    "idempotent_sink": ("a sink", ("apply",)),
+    "reorderer": ("a reorderer", ("put", "get")),
+    "token_bucket": ("a limiter", ("acquire",)),
+    "leaky_bucket": ("a limiter", ("acquire",)),
+    "shedding_gate": ("a gate", ("try_admit",)),
+    "batcher": ("a batcher", ("put",)),
+}
+
+
+def not_a_product(factory_name: str, made: object) -> str | None:
+    """Why ``made`` cannot be what factory ``factory_name`` promises, or None if it may be.
+
+    Only a first check (None, or an object without the pattern's core methods); a missing
+    method used later is found when it is called.
+    """
+    noun, core = PRODUCTS.get(factory_name, ("an object", ()))
+    if made is None:
+        return f"returned None, not {noun}"
+    missing = [name for name in core if not callable(getattr(made, name, None))]
+    if missing:
+        return f"returned {made!r:.60}, not {noun} (no {', '.join(missing)})"
+    return None
+
+
 #: Optional features a declaration may list, and what each means.
 CAPABILITIES: Final[dict[str, str]] = {
     "drop_policy": "dropping_queue supports policy='newest' and policy='oldest'",
@@ -296,3 +329,32 @@ class BatcherUnderTest(AsyncContext, Protocol):
 
     def close(self) -> None:
         """Flush what remains and end ``batches``."""
+
+
+def _public_names(*protocols: type) -> frozenset[str]:
+    """Every method and attribute the protocols (and their bases) name, protocol dunders too."""
+    dunders = {"__aenter__", "__aexit__", "__enter__", "__exit__", "__len__", "__aiter__"}
+    names: set[str] = set(dunders)
+    for protocol in protocols:
+        for klass in protocol.__mro__:
+            if klass is object or klass is Protocol:
+                continue
+            names.update(getattr(klass, "__annotations__", {}))
+            names.update(name for name in vars(klass) if not name.startswith("_"))
+    return frozenset(names)
+
+
+#: The names the harness may look up on an object a factory made. A missing one is the
+#: implementation's fault (a method it never wrote); any other missing name is poolcheck's bug.
+CONTRACT_NAMES: Final[frozenset[str]] = _public_names(
+    DroppingQueueUnderTest,
+    ResultUnderTest,
+    PoolUnderTest,
+    GroupUnderTest,
+    RetrierUnderTest,
+    SinkUnderTest,
+    ReordererUnderTest,
+    LimiterUnderTest,
+    GateUnderTest,
+    BatcherUnderTest,
+)

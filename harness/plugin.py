@@ -2,13 +2,22 @@
 
 Every implementation, the reference included, arrives through :func:`load_implementation`.
 Whatever goes wrong here is the user's configuration, so it becomes a :class:`ConfigError`
-with one clear sentence, never a traceback.
+with one clear sentence, never a traceback. That includes the implementation ending the
+process while it is imported or declared (``sys.exit``, a ``KeyboardInterrupt`` it raises
+itself): its fault, said in one line, never poolcheck's silent exit.
+
+:func:`watching_user_signals` tells such faults from the user's own Ctrl-C, which must still
+stop poolcheck.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import FrameType
 from typing import Any
 
 from harness.contract import (
@@ -24,6 +33,78 @@ from harness.contract import (
 
 class ConfigError(Exception):
     """A usage or configuration error: reported as one line, exit code 2."""
+
+
+class _SignalWatch:
+    """Whether the user signalled poolcheck (Ctrl-C, or a SIGTERM a handler turns into one)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.signalled = False
+
+
+_WATCH = _SignalWatch()
+#: The signals a user stops poolcheck with; each is watched only if a Python handler runs it.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def watching_user_signals() -> Iterator[None]:
+    """While inside, remember whether the user sent SIGINT (or a handled SIGTERM).
+
+    An implementation may raise ``KeyboardInterrupt`` or ``SystemExit`` itself; that is its
+    fault and becomes a verdict. The same exception from the user's Ctrl-C must stop
+    poolcheck. Nothing in the exception tells them apart, so each Python-level handler of a
+    stop signal is wrapped to set a flag before it runs (:func:`user_signalled`). Signal
+    handlers can only be set from the main thread; elsewhere no signal is delivered anyway.
+
+    Trio only takes over SIGINT when the handler is Python's default, so inside this block a
+    Ctrl-C raises ``KeyboardInterrupt`` wherever the interpreter is, as in plain Python:
+    harmless, since whatever then comes out of the run is re-raised as the user's stop.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _WATCH.depth += 1
+    if _WATCH.depth > 1:  # an outer block watches already
+        try:
+            yield
+        finally:
+            _WATCH.depth -= 1
+        return
+    _WATCH.signalled = False
+    previous: dict[signal.Signals, Any] = {}
+    for signum in _STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = handler
+            signal.signal(signum, _flagging(handler))
+    try:
+        yield
+    finally:
+        _WATCH.depth -= 1
+        for stopped, handler in previous.items():
+            signal.signal(stopped, handler)
+
+
+def _flagging(handler: Callable[[int, FrameType | None], Any]) -> Callable[..., Any]:
+    def flag_then_handle(signum: int, frame: FrameType | None) -> Any:
+        _WATCH.signalled = True
+        return handler(signum, frame)
+
+    return flag_then_handle
+
+
+def user_signalled() -> bool:
+    """Whether the user sent a stop signal inside the current :func:`watching_user_signals`."""
+    return _WATCH.signalled
+
+
+def _from_inside(spec: str, doing: str, exc: BaseException) -> ConfigError:
+    """The one-line error for a fault of the implementation while it is loaded."""
+    return ConfigError(
+        f"--impl {spec!r}: {doing} raised {exc!r} (from inside the implementation, not poolcheck)"
+    )
 
 
 def _field(declaration: object, name: str, default: Any = ...) -> Any:
@@ -43,13 +124,30 @@ def load_implementation(spec: str) -> Implementation:
         raise ConfigError(
             f"--impl {spec!r}: expected MODULE:CALLABLE, e.g. reference.plugin:implementation"
         )
+    with watching_user_signals():
+        return _load(spec, module_name, attr)
+
+
+def _load(spec: str, module_name: str, attr: str) -> Implementation:
+    # Importing, declaring and reading the declaration all run the implementation's code:
+    # whatever it raises there, SystemExit and KeyboardInterrupt included, is its fault; only
+    # the user's own Ctrl-C goes through.
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"--impl {spec!r}: cannot import module {exc.name!r}") from None
     except Exception as exc:
         raise ConfigError(f"--impl {spec!r}: importing {module_name} raised {exc!r}") from None
-    factory = getattr(module, attr, None)
+    except BaseException as exc:
+        if user_signalled():
+            raise
+        raise _from_inside(spec, f"importing {module_name}", exc) from None
+    try:
+        factory = getattr(module, attr, None)
+    except BaseException as exc:
+        if user_signalled():
+            raise
+        raise _from_inside(spec, f"reading {module_name}.{attr}", exc) from None
     if factory is None:
         raise ConfigError(f"--impl {spec!r}: module {module_name} has no attribute {attr!r}")
     if not callable(factory):
@@ -58,10 +156,18 @@ def load_implementation(spec: str) -> Implementation:
         declaration = factory()
     except Exception as exc:
         raise ConfigError(f"--impl {spec!r}: the factory raised {exc!r}") from None
+    except BaseException as exc:
+        if user_signalled():
+            raise
+        raise _from_inside(spec, f"the declaration {attr}()", exc) from None
     try:
         return _validate(spec, declaration)
     except ConfigError as exc:
         raise ConfigError(f"--impl {spec!r}: {exc}") from None
+    except BaseException as exc:
+        if user_signalled():
+            raise
+        raise _from_inside(spec, "reading the declaration", exc) from None
 
 
 def _validate(spec: str, declaration: object) -> Implementation:
@@ -71,7 +177,7 @@ def _validate(spec: str, declaration: object) -> Implementation:
     backend = _field(declaration, "backend")
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not supported (known: {sorted(BACKENDS)})")
-    capabilities = frozenset(_field(declaration, "capabilities", ()))
+    capabilities = _names(_field(declaration, "capabilities", ()), "capabilities")
     unknown = capabilities - CAPABILITIES.keys()
     if unknown:
         raise ConfigError(f"unknown capabilities {sorted(unknown)} (known: {sorted(CAPABILITIES)})")
@@ -101,6 +207,16 @@ def _validate(spec: str, declaration: object) -> Implementation:
         end_errors=tuple(dict.fromkeys((*(end_errors or DEFAULT_END_ERRORS), StopAsyncIteration))),
         counters=counters,
     )
+
+
+def _names(value: object, name: str) -> frozenset[str]:
+    """A collection of names (not one bare string, whose letters are no names)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigError(f"{name!r} must be a list of names, not {value!r:.60}")
+    names = frozenset(value)
+    if not all(isinstance(item, str) for item in names):
+        raise ConfigError(f"{name!r} must be a list of names, not {value!r:.60}")
+    return names
 
 
 def _error_types(declaration: object, name: str) -> tuple[type[BaseException], ...]:

@@ -10,8 +10,9 @@ to the async contract the models drive.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import anyio
@@ -66,6 +67,29 @@ class Runtime(ABC):
     def adapt(self, factory_name: str, make: Callable[..., Any]) -> Callable[..., Any]:
         """The factory the models call: ``make`` itself unless the backend needs a facade."""
         return make
+
+    @contextlib.contextmanager
+    def background_faults(self, report: Callable[[str, str], None]) -> Iterator[None]:
+        """While inside, failures of the implementation's own work go to ``report(who, what)``.
+
+        Failures nobody is told about: a task of its own that raised and was never awaited.
+        ``report`` may be called at any moment (a garbage collection), so it only queues.
+        Nothing to catch by default: on trio such a task's error reaches its nursery's owner.
+        """
+        yield
+
+    def cancel_requests(self) -> int:
+        """How many cancellation requests the current task holds (asyncio's ``cancelling()``)."""
+        return 0
+
+    async def forget_cancel_requests(self, keep: int) -> None:
+        """Drop the current task's cancellation requests beyond ``keep``, delivered or not.
+
+        Used once the harness has recorded a cancellation that leaked out of the
+        implementation, so the harness's own cancel scopes work again afterwards. Nothing to
+        drop by default: only asyncio counts requests.
+        """
+        del keep
 
 
 class Backend(ABC):

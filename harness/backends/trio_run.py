@@ -3,8 +3,9 @@
 Time is virtual and jumps whenever every task is blocked; trio's scheduler is seeded from the
 example's data, so an interleaving replays exactly. A task that swallows cancellation or spins
 is stopped by the guarded clock's kill switch (see :mod:`harness.guards`): the run ends and the
-harness records a NO-HANG verdict. Leaks are found by walking trio's task tree, system tasks
-included.
+harness records a NO-HANG verdict. The aborted run's tasks are closed at once, outside any run,
+so none of them can act on a later run when the garbage collector gets to it. Leaks are found
+by walking trio's task tree, system tasks included.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import trio
 import trio.testing
 
 from harness.backends.base import Backend, Runtime
-from harness.guards import Budgets, GuardedClock, TaskGuard, live_tasks, seed_scheduler
+from harness.guards import (
+    Budgets,
+    GuardedClock,
+    TaskGuard,
+    live_tasks,
+    seed_scheduler,
+)
 
 
 class TrioRuntime(Runtime):
@@ -77,4 +84,7 @@ class TrioBackend(Backend):
             # the run as an exception group). Either way the run was aborted.
             if clock.abort_reason is None:
                 raise
+        finally:
+            # A run that ended normally has no task left; one that did not leaves orphans.
+            guard.abandon()
         return clock.abort_reason

@@ -13,13 +13,28 @@ violation. Time passes only when an operation says so.
 
 Every event goes to the model's checkers the moment it is recorded, so the same streaming folds
 that check a stress run check each example, and the events of a failing example are its trace.
+
+Whatever the implementation does wrong in an example is a verdict of that example, never an
+error of the harness: an exception in a call is a ``crash`` (see
+:meth:`~harness.drivers.Host.blame`), and so is a failure of its own work that nobody is told
+about, caught while the example runs: a thread of its own that dies (``threading.excepthook``)
+or a task of its own whose exception is never retrieved (the loop's exception handler, see
+:meth:`~harness.backends.Runtime.background_faults`). Those arrive from anywhere, so they are
+queued and recorded by the harness's own task: at the next settled instant on virtual time, at
+the end of the example on the real clock (where the instant a thread dies varies from run to
+run, and an example must replay the same). A ``SystemExit`` or ``KeyboardInterrupt`` the
+implementation raises ends the example as a crash; the user's own Ctrl-C still stops the search
+(:func:`~harness.plugin.watching_user_signals`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import anyio
 from hypothesis import strategies as st
@@ -28,8 +43,10 @@ from harness.backends import Runtime, backend_for
 from harness.checking import TraceChecker, Violation
 from harness.contract import Implementation
 from harness.drivers import Host, StepFailed, checkers_for, driver_for
+from harness.drivers.host import exception_leaves
 from harness.events import Event
 from harness.guards import Budgets, quiet_abandoned_run
+from harness.plugin import user_signalled, watching_user_signals
 from harness.rules import RULES, Pattern, Rule
 
 T = TypeVar("T")
@@ -104,6 +121,10 @@ class Session(Host):
         """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``)."""
         self.steps.append(f"t={self.now():.6g} {description}")
 
+    def current_step(self) -> str:
+        """The operation under way (``put_nowait(3)``), to name a fault found outside a call."""
+        return self.steps[-1].split(" ", 1)[-1] if self.steps else "setup"
+
     def draw(self, strategy: st.SearchStrategy[T], label: str | None = None) -> T:
         """Draw a value for this example (shrinks and replays with it)."""
         return self.data.draw(strategy, label=label)
@@ -119,6 +140,11 @@ class Session(Host):
         """
         await self.runtime.wait_all_tasks_blocked()
         self.runtime.settled()
+        if self.runtime.settle_grace == 0:
+            # On a real clock a thread's death lands at one instant or the next, which would
+            # end the example after a varying number of steps (Hypothesis calls that flaky):
+            # there the faults are recorded once, at the end of the example.
+            self.record_faults()
         if self.model is not None:
             await self.model.observe()
         self.record("idle")
@@ -218,53 +244,89 @@ def run_example(
     backend = backend_for(implementation.backend)
     seed = data.draw(st.integers(min_value=0, max_value=2**32 - 1), label="scheduler seed")
     holder: dict[str, Any] = {}
+    faults: deque[tuple[str, str]] = deque()
 
     async def main(runtime: Runtime) -> None:
         baseline = runtime.census()
+        requests = runtime.cancel_requests()
         params = model_cls.draw_params(data, implementation)
         checkers = TraceChecker(checkers_for(model_cls.pattern, params))
         session = Session(data, implementation, checkers, budgets, runtime)
+        session.faults = faults
         holder["session"] = session
         model = model_cls(session)
         session.model = model
         session.record("params", None, **params)
-        async with anyio.create_task_group() as task_group:
-            session.task_group = task_group
+        with runtime.background_faults(lambda who, error: faults.append((who, error))):
             try:
-                await model.setup(params)
-                await session.settle()
-                steps = session.draw(st.integers(1, model_cls.max_steps), label="steps")
-                names = [
-                    name
-                    for name in sorted(model.operations())
-                    for _ in range(model_cls.weights.get(name, 1))
-                ]
-                for _ in range(steps):
-                    name = session.draw(st.sampled_from(names), label="operation")
-                    await model.operations()[name]()
-                    await session.settle()
-                    if session.failed():
-                        break
-                await model.teardown()
-                await session.settle()
-            except* StepFailed:
-                pass
-            task_group.cancel_scope.cancel()
-        leaked = await runtime.leftovers(baseline)
+                async with anyio.create_task_group() as task_group:
+                    session.task_group = task_group
+                    try:
+                        await model.setup(params)
+                        await session.settle()
+                        steps = session.draw(st.integers(1, model_cls.max_steps), label="steps")
+                        names = [
+                            name
+                            for name in sorted(model.operations())
+                            for _ in range(model_cls.weights.get(name, 1))
+                        ]
+                        for _ in range(steps):
+                            name = session.draw(st.sampled_from(names), label="operation")
+                            await model.operations()[name]()
+                            await session.settle()
+                            if session.failed():
+                                break
+                        await model.teardown()
+                        await session.settle()
+                    except* StepFailed:
+                        pass
+                    task_group.cancel_scope.cancel()
+            except BaseException as exc:
+                # What escaped the drivers' own guards: the implementation's fault (a
+                # SystemExit, a cancellation nobody asked for) ends the example as a crash;
+                # anything else is poolcheck's and propagates as a harness error.
+                error = session.blame(exc, in_call=False)
+                if error is None:
+                    raise
+                session.record("crash", session.current_step(), error=error)
+                await runtime.forget_cancel_requests(requests)
+            session.record_faults()
+            leaked = await runtime.leftovers(baseline)
+        session.record_faults()
         if leaked:
             session.record("leak", None, tasks=leaked[:10], count=len(leaked))
         session.record("end")
 
-    abort_reason = backend.run(main, budgets, seed)
-    if abort_reason is not None:
+    escaped: str | None = None
+    with _thread_deaths(faults), watching_user_signals():
+        try:
+            abort_reason = backend.run(main, budgets, seed)
+        except BaseException as exc:
+            if user_signalled():
+                _stop(exc)
+            # asyncio lets SystemExit and KeyboardInterrupt out of its loop from any task,
+            # one of the implementation's included: the run is over, the fault is its own.
+            escaped = _escaped(exc)
+            if escaped is None or "session" not in holder:
+                raise
+            abort_reason = None
+    if abort_reason is not None or escaped is not None:
         session = holder.get("session")
         if session is None:
             raise RuntimeError(f"the run aborted before it started: {abort_reason}")
         last = session.events[-1].t if session.events else 0.0
-        for event in (
-            Event(last, "hang", "run", {"reason": abort_reason}),
-            Event(last, "end"),
-        ):
+        ending: list[Event] = []
+        if escaped is not None:
+            ending.append(Event(last, "crash", session.current_step(), {"error": escaped}))
+        if abort_reason is not None:
+            ending.append(Event(last, "hang", "run", {"reason": abort_reason}))
+        ending += [Event(last, "crash", who, {"error": error}) for who, error in faults]
+        faults.clear()
+        if abort_reason is not None:
+            # An exit of the implementation's own cut the run short: it never ended, so the
+            # rules judged at the end (nothing lost, ...) are not judged on it.
+            ending.append(Event(last, "end"))
+        for event in ending:
             session.events.append(event)
             session.checkers.feed(event)
     session = holder.pop("session")
@@ -276,12 +338,66 @@ def run_example(
         events=session.events,
         params=dict(session.events[0].data) if session.events else {},
     )
-    if abort_reason is not None:
+    if abort_reason is not None or escaped is not None:
         # The aborted run's tasks are orphans now; collect them quietly, here, once.
         del session
         with quiet_abandoned_run():
             pass
     return outcome
+
+
+def _stop(exc: BaseException) -> NoReturn:
+    """Stop the search for the user's signal, however the run wrapped its exception.
+
+    The stop leaves as itself (``KeyboardInterrupt``, or the ``SystemExit`` a SIGTERM
+    handler raised), never inside a group or a runner's internal error, so whoever called the
+    search sees the user's stop and nothing else.
+    """
+    stops = [
+        leaf for leaf in exception_leaves(exc) if isinstance(leaf, KeyboardInterrupt | SystemExit)
+    ]
+    if not stops:
+        raise KeyboardInterrupt from exc
+    if stops[0] is exc:
+        raise exc
+    raise stops[0] from exc
+
+
+def _escaped(exc: BaseException) -> str | None:
+    """The crash's error text when ``exc`` left the run as the implementation's own exit.
+
+    ``SystemExit`` or ``KeyboardInterrupt`` (alone or in a group) that the user did not cause
+    with a signal; anything else is poolcheck's to report.
+    """
+    if user_signalled():
+        return None
+    leaves = list(exception_leaves(exc))
+    if all(isinstance(leaf, SystemExit | KeyboardInterrupt) for leaf in leaves):
+        return f"{leaves[0]!r:.200}"
+    return None
+
+
+@contextlib.contextmanager
+def _thread_deaths(faults: deque[tuple[str, str]]) -> Iterator[None]:
+    """While inside, an exception that ends a thread is queued in ``faults`` as a crash.
+
+    ``threading.excepthook`` is the one place Python tells of a thread that died of an
+    exception; the harness's own threads never let one out, so the thread is the
+    implementation's. ``SystemExit`` ends a thread quietly in Python, and does here too.
+    """
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        faults.append((f"thread {name!r}", f"{args.exc_value!r:.200}, which ended the thread"))
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def check_example(

@@ -11,16 +11,19 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from harness.contract import Implementation
 from harness.plugin import ConfigError, load_implementation
 from harness.reports import prepare_report_dir, write_atomically
 from harness.stress.report import headline_latency, write_reports, write_summary
-from harness.stress.runner import StressResult, run_scenario, why_not_runnable
-from harness.stress.scenario import catalog, load_scenario
+from harness.stress.runner import StressResult, run_scenario, stopped_result, why_not_runnable
+from harness.stress.scenario import Scenario, catalog, load_scenario
+from harness.watchdog import STALL_SECONDS, Watched
 
 REFERENCE_SPEC: Final = "reference.plugin:implementation"
 #: Relative slack of the baseline gate: throughput may fall and p99 may rise this much.
@@ -54,6 +57,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help=f"baseline tolerance as a fraction (default: the file's, else {DEFAULT_TOLERANCE})",
     )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=STALL_SECONDS,
+        help="wall-clock seconds a run may record no event before it is stopped as NO-HANG",
+    )
     return parser
 
 
@@ -82,29 +91,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"stress {scenario.name}: not-applicable ({reason})")
             skipped += 1
             continue
-        with _progress(scenario.name, scenario.jobs) as progress:
-            result = run_scenario(scenario, implementation, progress=progress)
-        gate = _compare(result, baseline, args.tolerance) if baseline is not None else None
-        paths = write_reports(args.report_dir, result, gate)
-        failed = [rule.rule_id for rule in result.rules if str(rule.verdict) == "fail"]
-        regressed = bool(gate and gate["regressed"])
-        if failed or regressed:
+        if reason is not None:
+            raise ConfigError(f"scenario {scenario.name!r}: {reason}")
+        row = _watched(scenario, implementation, baseline, args)
+        if row["failed"] or row["regressed"]:
             exit_code = 1
-        _print_result(result, failed, gate, paths[-1])
-        throughput, p99 = _figures(result)
-        saved[scenario.name] = {"throughput": throughput, "p99_seconds": p99}
-        rows.append(
-            {
-                "name": scenario.name,
-                "pattern": str(scenario.pattern),
-                "verdict": ("FAIL" if failed else "pass") + (" (regressed)" if regressed else ""),
-                "failed": failed,
-                "throughput": f"{throughput:,.1f}" if throughput is not None else "-",
-                "p99": f"{p99:.4g}" if p99 is not None else "-",
-                "events": result.events,
-                "wall": result.wall_seconds,
-            }
-        )
+        saved[scenario.name] = row.pop("saved")
+        rows.append(row)
     if not rows:
         raise ConfigError(f"stress: none of the {skipped} scenarios applies to this implementation")
     if len(rows) > 1:
@@ -112,6 +105,74 @@ def run(args: argparse.Namespace) -> int:
     if args.save_baseline:
         _save_baseline(args.save_baseline, saved, args.tolerance)
     return exit_code
+
+
+def _watched(
+    scenario: Scenario,
+    implementation: Implementation,
+    baseline: dict[str, Any] | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Run one scenario in a watched child; a run that stops making progress is NO-HANG."""
+    watched = Watched(
+        lambda messenger: messenger.send(
+            _run_one(scenario, implementation, baseline, args, messenger.tick)
+        ),
+        name=f"poolcheck-stress-{scenario.name}",
+    )
+    try:
+        state, messages = watched.wait(args.stall_seconds)
+    finally:
+        watched.kill()
+    if messages:
+        row: dict[str, Any] = messages[-1]
+        return row
+    if state == "stalled":
+        message = (
+            f"the implementation did not yield for {args.stall_seconds:g} s of wall-clock time "
+            "(a busy loop, or a blocking call on the event loop's thread); the run was stopped"
+        )
+    else:
+        message = f"the run's process ended without a result (exit code {watched.exitcode})"
+    result = stopped_result(scenario, implementation, message, time.monotonic() - watched.started)
+    return _finish(result, None, args)
+
+
+def _run_one(
+    scenario: Scenario,
+    implementation: Implementation,
+    baseline: dict[str, Any] | None,
+    args: argparse.Namespace,
+    heartbeat: Callable[[], None],
+) -> dict[str, Any]:
+    """The child's work: run, compare with the baseline, write and print; the summary row."""
+    with _progress(scenario.name, scenario.jobs) as progress:
+        result = run_scenario(scenario, implementation, progress=progress, heartbeat=heartbeat)
+    gate = _compare(result, baseline, args.tolerance) if baseline is not None else None
+    return _finish(result, gate, args)
+
+
+def _finish(
+    result: StressResult, gate: dict[str, Any] | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Write and print one run's reports; its row of the summary (and its baseline figures)."""
+    paths = write_reports(args.report_dir, result, gate)
+    failed = [rule.rule_id for rule in result.rules if str(rule.verdict) == "fail"]
+    regressed = bool(gate and gate["regressed"])
+    _print_result(result, failed, gate, paths[-1])
+    throughput, p99 = _figures(result)
+    return {
+        "name": result.scenario.name,
+        "pattern": str(result.scenario.pattern),
+        "verdict": ("FAIL" if failed else "pass") + (" (regressed)" if regressed else ""),
+        "failed": failed,
+        "regressed": regressed,
+        "throughput": f"{throughput:,.1f}" if throughput is not None else "-",
+        "p99": f"{p99:.4g}" if p99 is not None else "-",
+        "events": result.events,
+        "wall": result.wall_seconds,
+        "saved": {"throughput": throughput, "p99_seconds": p99},
+    }
 
 
 def _print_result(

@@ -41,8 +41,14 @@ from harness.stress.workloads.base import Context, Workload
 RING: Final = 32
 #: Read the implementation's counters (a ``metrics`` event) every this many idle instants.
 METRICS_EVERY: Final = 64
-#: Task steps without the system settling before the run counts as a livelock (NO-HANG).
+#: Task steps at one virtual instant, without the system settling or new jobs being issued,
+#: before the run counts as a livelock (NO-HANG).
 MAX_STEPS_BETWEEN_IDLE: Final = 2_000_000
+#: Task steps between settled instants (virtual time moving on or not, and no new job issued)
+#: before the run counts as too busy to simulate (NO-HANG).
+MAX_STEPS_UNSETTLED: Final = 200_000_000
+#: A watchdog hears from the run every this many events.
+HEARTBEAT_EVENTS: Final = 1024
 #: Wall-clock seconds a whole run may take where the backend checks it (asyncio, threads).
 WALL_BUDGET: Final = 3600.0
 
@@ -87,8 +93,14 @@ class Recorder:
     Only a small ring of recent events is kept, for the report's context around a violation.
     """
 
-    def __init__(self, trace: TraceChecker | None, timed: bool = False) -> None:
+    def __init__(
+        self,
+        trace: TraceChecker | None,
+        timed: bool = False,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
         self.trace = trace
+        self.heartbeat = heartbeat
         #: Whether to time the checkers' folds (for the benchmark's checker share).
         self.timed = timed
         self.checker_seconds = 0.0
@@ -127,6 +139,8 @@ class Recorder:
     def feed(self, event: Event) -> None:
         """Count the event, keep it in the ring, and fold it into the checkers."""
         self.count += 1
+        if self.heartbeat is not None and not self.count % HEARTBEAT_EVENTS:
+            self.heartbeat()
         self.recent.append(event)
         if self.trace is not None:
             if self.timed:
@@ -163,11 +177,13 @@ def run_scenario(
     check: bool = True,
     progress: Callable[[int], None] | None = None,
     timed: bool = False,
+    heartbeat: Callable[[], None] | None = None,
 ) -> StressResult:
     """Run ``scenario`` against ``implementation``; never raises for what the implementation does.
 
     ``check`` off skips the checkers (to measure their cost); ``timed`` measures the time
-    spent in them; ``progress`` is called with the number of jobs issued, now and then.
+    spent in them; ``progress`` is called with the number of jobs issued, now and then;
+    ``heartbeat`` every :data:`HEARTBEAT_EVENTS` events (a watchdog's).
     """
     reason = why_not_runnable(scenario, implementation)
     if reason is not None:
@@ -176,22 +192,35 @@ def run_scenario(
     workload_cls = workload_for(scenario.pattern)
     workload_cls.validate(scenario)
     checkers = checkers_for(scenario.pattern, scenario.params) if check else []
-    recorder = Recorder(TraceChecker(checkers) if check else None, timed)
+    recorder = Recorder(TraceChecker(checkers) if check else None, timed, heartbeat)
     metrics = Metrics()
-    budget = (scenario.seconds or 0.0) + 100 * scenario.load.deadline + 3600.0
+    # Twice the run's expected span: a paced run of a million jobs at a slow rate is long.
+    budget = 2 * (scenario.span or 0.0) + 100 * scenario.load.deadline + 3600.0
     # A stress instant may legitimately hold thousands of jobs (a burst, zero-length jobs), so
-    # the livelock guard allows far more task steps between settled instants than a model.
+    # the livelock guard allows far more task steps at one instant than a model.
     budgets = Budgets(
         call_deadline=scenario.load.deadline,
         max_virtual_time=1e12,
         max_steps_between_idle=MAX_STEPS_BETWEEN_IDLE,
+        max_steps_unsettled=MAX_STEPS_UNSETTLED,
         wall_budget=WALL_BUDGET,
     )
     holder: dict[str, Workload] = {}
 
     async def main(runtime: Runtime) -> None:
         host = Host(implementation, runtime, budgets, recorder.record)
-        workload = workload_cls(Context(scenario, host, metrics, progress))
+
+        def issued(count: int) -> None:
+            # Flat-out producers keep the system busy at one instant, never settled, for the
+            # whole load: that is progress, not a livelock. A job count bounds it, so each
+            # batch of new jobs restarts the guard's count; past the last job a spin is
+            # caught as before. (A run of ``seconds`` has no such bound.)
+            if scenario.jobs is not None:
+                runtime.settled()
+            if progress is not None:
+                progress(count)
+
+        workload = workload_cls(Context(scenario, host, metrics, issued))
         holder["workload"] = workload
         recorder.measure = workload.measure
         baseline = runtime.census()
@@ -248,6 +277,8 @@ def run_scenario(
         abort_reason = f"the run crashed: {exc!r}"[:200]
     wall = time.perf_counter() - started
     last = recorder.recent[-1].t if recorder.recent else 0.0
+    workload = holder.pop("workload", None)
+    workers = workload.workers() if workload is not None else None
     if abort_reason is not None:
         kind, data = (
             ("crash", {"error": abort_reason})
@@ -256,21 +287,52 @@ def run_scenario(
         )
         for event in (Event(last, kind, "run", data), Event(last, "end")):
             recorder.feed(event)
+        # Drop every way back to the aborted run (the workload holds the host, its task
+        # groups and the implementation; the observer waits on ``wake``) so that its objects
+        # are collected here, quietly, not at some later collection that prints their
+        # complaints (trio's ``Nursery.__del__``) or runs inside a later run.
+        del workload
+        recorder.measure = _ignore
+        recorder.wake = None
         with quiet_abandoned_run():
             pass
     virtual = max(last, metrics.last_t)
-    workload = holder.get("workload")
     return StressResult(
         scenario=scenario,
         implementation=implementation,
         rules=_verdicts(checkers, recorder) if check else [],
-        metrics=metrics.summary(virtual, workload.workers() if workload else None),
+        metrics=metrics.summary(virtual, workers),
         events=recorder.count,
         virtual_seconds=virtual,
         wall_seconds=wall,
         checked=check,
         checker_seconds=recorder.checker_seconds if timed else None,
         backend_note=backend.note,
+    )
+
+
+def stopped_result(
+    scenario: Scenario, implementation: Implementation, message: str, wall_seconds: float
+) -> StressResult:
+    """The result of a run stopped from outside (the watchdog): NO-HANG, the rest unknown."""
+    rules = [
+        RuleOutcome(rule_id, Verdict.UNKNOWN)
+        for checker in checkers_for(scenario.pattern, scenario.params)
+        for rule_id in checker.rules
+        if rule_id != "NO-HANG"
+    ]
+    hang = RuleOutcome("NO-HANG", Verdict.FAIL, 1, [{"message": message, "events": []}])
+    order = list(RULES)
+    return StressResult(
+        scenario=scenario,
+        implementation=implementation,
+        rules=sorted([*rules, hang], key=lambda o: order.index(o.rule_id)),
+        metrics=Metrics().summary(0.0, None),
+        events=0,
+        virtual_seconds=0.0,
+        wall_seconds=wall_seconds,
+        checked=True,
+        backend_note=backend_for(implementation.backend).note,
     )
 
 

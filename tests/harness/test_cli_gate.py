@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,8 +122,6 @@ WRONG = "examples.wrong_token_bucket:implementation"
 
 
 def _blob_of_rate_bound(tmp_path: Path) -> str:
-    import json
-
     assert main(["check", "--impl", WRONG, "--pattern", "rate", "--report-dir", str(tmp_path)]) == 1
     report = json.loads((tmp_path / "conformance.json").read_text())
     [rule] = [r for r in report["implementations"][0]["rules"] if r["id"] == "RATE-BOUND"]
@@ -151,3 +151,47 @@ def test_ignore_looks_past_a_known_failure(
     assert main([*args, "--ignore", "RATE-BOUND"]) == 0
     assert "RATE-BOUND: ignored by --ignore" in capsys.readouterr().out
     assert main([*args, "--ignore", "RATE-BOUNDS"]) == 2
+
+
+class _SpinningPut:
+    """A bounded queue whose ``put`` never returns and never yields."""
+
+    def __init__(self, *, capacity: int) -> None:
+        from reference.queues import BoundedQueue
+
+        self.inner: Any = BoundedQueue(capacity)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    async def put(self, item: Any) -> None:
+        while True:
+            pass
+
+
+def spinning_put_queue() -> dict[str, Any]:
+    from reference.plugin import implementation
+
+    declaration = implementation()
+    return {
+        "name": "spinning-put",
+        "backend": "trio",
+        "factories": {"bounded_queue": _SpinningPut},
+        "closed_errors": declaration.closed_errors,
+    }
+
+
+def test_a_busy_loop_under_stress_is_no_hang_with_the_report_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = f"{__name__}:spinning_put_queue"
+    args = ["stress", "queue-backpressure", "--impl", spec, "--stall-seconds", "2"]
+    assert main([*args, "--report-dir", str(tmp_path)]) == 1
+    assert "FAIL NO-HANG: the implementation did not yield" in capsys.readouterr().out
+    report = json.loads((tmp_path / "queue-backpressure.json").read_text())
+    verdicts = {rule["id"]: rule["verdict"] for rule in report["rules"]}
+    assert verdicts["NO-HANG"] == "fail"
+    assert verdicts["QUEUE-FIFO"] == "unknown"
