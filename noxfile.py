@@ -3,6 +3,9 @@ conformance, mutants, mutation, soak, stress."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -11,6 +14,23 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 #: asyncio's cancellation, TaskGroup and Queue differ between these.
 PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def _find_pyenv_interpreters() -> None:
+    # A pyenv machine answers `python3.12` with a shim that fails unless that version is
+    # selected; nox looks interpreters up on PATH, so put the installed ones first, oldest
+    # first (so a bare `python3` stays the oldest supported one).
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [
+        str(path.parent)
+        for version in PYTHONS
+        for path in sorted(root.glob(f"{version}.*/bin/python{version}"))[-1:]
+    ]
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_find_pyenv_interpreters()
 PACKAGES = ["reference", "harness"]
 
 
