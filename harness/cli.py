@@ -33,6 +33,7 @@ from harness.plugin import ConfigError, load_implementation
 from harness.reports import (
     ImplementationResult,
     drawn_params,
+    implementation_output,
     prepare_report_dir,
     write_atomically,
     write_reports,
@@ -323,6 +324,10 @@ def _print_summary(result: ImplementationResult) -> None:
                 print(f"       params: {params}")
             for number, step in enumerate(x.counterexample.get("steps", []), start=1):
                 print(f"       {number}. {step}")
+            printed = implementation_output(x.counterexample).splitlines()
+            if printed:
+                more = f" (+{len(printed) - 1} lines in the report)" if len(printed) > 1 else ""
+                print(f"       it printed: {printed[0][:200]}{more}")
             if x.counterexample.get("replay"):
                 print(f"       replay: {x.counterexample['replay']}")
         elif x.verdict is Verdict.FAIL:

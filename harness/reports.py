@@ -149,6 +149,14 @@ def drawn_params(counterexample: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in params.items())
 
 
+def implementation_output(counterexample: dict[str, Any]) -> str:
+    """What the implementation printed or logged during the counterexample's example."""
+    for event in reversed(counterexample.get("trace") or []):
+        if event.get("kind") == "output":
+            return str(event.get("data", {}).get("text", ""))
+    return ""
+
+
 def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds: float) -> str:
     """A table a person reads at a glance: one row per rule, one column per implementation."""
     ok = all(r.exit_code == 0 for r in results)
@@ -210,6 +218,10 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
             lines += ["```", "", "Offending events:", "", "```"]
             lines += [json.dumps(e) for e in ce["evidence"]]
             lines += ["```"]
+            printed = implementation_output(ce)
+            if printed:
+                lines += ["", "What the implementation printed or logged:", "", "```"]
+                lines += [printed.rstrip("\n"), "```"]
             if ce.get("replay"):
                 lines += ["", f"Replay: `{ce['replay']}`"]
         for x in unknown:

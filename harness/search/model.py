@@ -30,11 +30,13 @@ implementation raises ends the example as a crash; the user's own Ctrl-C still s
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, Final, NoReturn, TypeVar
 
 import anyio
 from hypothesis import strategies as st
@@ -233,6 +235,38 @@ class ExampleOutcome:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+#: The implementation's prints and log records kept per example (the last ones win).
+MAX_OUTPUT: Final = 16_384
+
+
+class _Tail(io.StringIO):
+    """A text buffer that keeps only its last :data:`MAX_OUTPUT` characters."""
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.tell() > 2 * MAX_OUTPUT:
+            tail = self.getvalue()[-MAX_OUTPUT:]
+            self.seek(0)
+            self.truncate()
+            super().write(tail)
+        return written
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[_Tail]:
+    """The implementation's prints and log records during one example, kept off the terminal."""
+    buffer = _Tail()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield buffer
+    finally:
+        root.removeHandler(handler)
+
+
 def run_example(
     model_cls: type[Model],
     implementation: Implementation,
@@ -298,7 +332,7 @@ def run_example(
         session.record("end")
 
     escaped: str | None = None
-    with _thread_deaths(faults), watching_user_signals():
+    with _thread_deaths(faults), watching_user_signals(), captured_output() as output:
         try:
             abort_reason = backend.run(main, budgets, seed)
         except BaseException as exc:
@@ -330,6 +364,10 @@ def run_example(
             session.events.append(event)
             session.checkers.feed(event)
     session = holder.pop("session")
+    if output.getvalue():
+        # Kept with the trace, so a report shows it for the minimal failing example only.
+        last = session.events[-1].t if session.events else 0.0
+        session.events.append(Event(last, "output", None, {"text": output.getvalue()}))
     waived = backend.waived
     outcome = ExampleOutcome(
         violations=[v for v in session.checkers.violations() if v.rule_id not in waived],
