@@ -110,7 +110,14 @@ def test_an_interrupted_check_exits_130_and_leaves_no_search_running(tmp_path: P
 
 def test_hypothesis_writes_nothing_in_the_working_directory(tmp_path: Path) -> None:
     process = poolcheck(
-        "check", "--pattern", "rate", "--report-dir", str(tmp_path / "r"), cwd=tmp_path
+        "check",
+        "--pattern",
+        "rate",
+        "--profile",
+        "ci",
+        "--report-dir",
+        str(tmp_path / "r"),
+        cwd=tmp_path,
     )
     _out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
@@ -122,7 +129,8 @@ WRONG = "examples.wrong_token_bucket:implementation"
 
 
 def _blob_of_rate_bound(tmp_path: Path) -> str:
-    assert main(["check", "--impl", WRONG, "--pattern", "rate", "--report-dir", str(tmp_path)]) == 1
+    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "ci"]
+    assert main([*args, "--report-dir", str(tmp_path)]) == 1
     report = json.loads((tmp_path / "conformance.json").read_text())
     [rule] = [r for r in report["implementations"][0]["rules"] if r["id"] == "RATE-BOUND"]
     blob: str = rule["counterexample"]["blob"]
@@ -147,7 +155,8 @@ def test_replay_says_reproduced_fixed_or_invalid(
 def test_ignore_looks_past_a_known_failure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["check", "--impl", WRONG, "--pattern", "rate", "--report-dir", str(tmp_path)]
+    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "ci"]
+    args += ["--report-dir", str(tmp_path)]
     assert main([*args, "--ignore", "RATE-BOUND"]) == 0
     assert "RATE-BOUND: ignored by --ignore" in capsys.readouterr().out
     assert main([*args, "--ignore", "RATE-BOUNDS"]) == 2
