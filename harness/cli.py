@@ -43,6 +43,7 @@ from harness.search.engine import PROFILES, ReplayStatus, replay
 from harness.search.models.registry import model_for
 from harness.search.parallel import run_patterns
 from harness.stress import cli as stress_cli
+from harness.watchdog import STALL_SECONDS
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REFERENCE_SPEC = "reference.plugin:implementation"
@@ -105,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--jobs", default="auto", help="searches run at once, one process each (a number, or auto)"
+    )
+    check.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=STALL_SECONDS,
+        help="wall-clock seconds a search may finish no example before it is stopped as NO-HANG",
     )
     check.add_argument(
         "--ignore",
@@ -270,6 +277,7 @@ def _check_one(implementation: Implementation, args: argparse.Namespace) -> Impl
             PROFILES[args.profile],
             _jobs(args.jobs),
             ignore=args.ignore,
+            stall_seconds=args.stall_seconds,
             on_done=done,
         )
     return ImplementationResult(implementation, runs, verdicts(implementation, runs))

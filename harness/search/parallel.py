@@ -35,6 +35,9 @@ _POLL_SECONDS: Final = 0.05
 #: A child that sent nothing and exited: the search itself crashed (a poolcheck bug, or the
 #: implementation ended the process).
 _NO_RESULT: Final = "the search process ended without a result (exit code {code})"
+_KILLED: Final = (
+    "the search process was killed by signal {signal} (out of memory, or stopped from outside)"
+)
 
 
 def run_patterns(
@@ -111,15 +114,20 @@ class _Child:
         self.watched.kill()
 
     def _lost(self) -> PatternRun:
-        return self._after_partial(
-            PatternRun(
-                pattern=str(self.pattern),
-                applicable=True,
-                seconds=time.monotonic() - self.started,
-                error=_NO_RESULT.format(code=self.watched.exitcode),
-                ignored=sorted(self.ignore),
-            )
+        code = self.watched.exitcode
+        run = PatternRun(
+            pattern=str(self.pattern),
+            applicable=True,
+            seconds=time.monotonic() - self.started,
+            ignored=sorted(self.ignore),
         )
+        if code is not None and code < 0:
+            # Killed from outside (the kernel's out-of-memory killer, most often, when the
+            # implementation allocates without bound): not poolcheck's bug, and not a verdict.
+            run.stopped = _KILLED.format(signal=-code)
+        else:
+            run.error = _NO_RESULT.format(code=code)
+        return self._after_partial(run)
 
     def _after_partial(self, run: PatternRun) -> PatternRun:
         """``run`` with the failures the child's finished searches had found before it ended."""

@@ -177,3 +177,32 @@ def test_the_users_ctrl_c_still_stops_the_search() -> None:
     with pytest.raises(KeyboardInterrupt):
         search_model(QueueModel, implementation, PROFILE)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("trio_busy_loop", "queue"),
+        ("asyncio_busy_loop", "queue"),
+        ("threads_busy_loop", "pool"),
+    ],
+)
+def test_a_busy_loop_on_each_backend_is_no_hang_with_the_report_written(
+    name: str, pattern: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    spec = f"{CATALOG}:{name}"
+    args = ["check", "--impl", spec, "--pattern", pattern, "--stall-seconds", "2"]
+    assert main([*args, "--report-dir", str(tmp_path)]) == 1
+    assert "FAIL NO-HANG: the implementation did not yield" in capsys.readouterr().out
+    report = json.loads((tmp_path / "conformance.json").read_text())
+    rules = {r["id"]: r for r in report["implementations"][0]["rules"]}
+    assert rules["NO-HANG"]["verdict"] == "fail"
+    assert not any("harness error" in (r["reason"] or "") for r in rules.values())
+
+
+def test_a_huge_allocation_is_a_crash() -> None:
+    results = judged("huge_allocation", "queue")
+    assert results["NO-CRASH"].verdict is Verdict.FAIL
+    assert "MemoryError" in results["NO-CRASH"].counterexample["message"]  # type: ignore[index]

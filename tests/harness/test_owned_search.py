@@ -115,3 +115,33 @@ def test_a_violation_found_in_a_child_fails_the_check(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "conformance.json").read_text())
     rules = {r["id"]: r["verdict"] for r in report["implementations"][0]["rules"]}
     assert rules["RATE-BOUND"] == "fail"
+
+
+def test_a_search_killed_from_outside_is_unknown_not_a_harness_error() -> None:
+    # What the out-of-memory killer does to a search whose implementation allocates without
+    # bound: the search process dies by a signal, in the middle of an example.
+    implementation = load_implementation(f"{__name__}:self_killing_queue")
+    [run] = run_patterns(implementation, [Pattern.QUEUE], PROFILES["ci"], jobs=1)
+    assert run.error is None
+    assert run.stopped is not None
+    assert "killed by signal 9" in run.stopped
+    results = {x.rule.id: x for x in verdicts(implementation, [run])}
+    assert results["QUEUE-FIFO"].verdict is Verdict.UNKNOWN
+
+
+class _SelfKillingQueue(BoundedQueue[Any]):
+    def put_nowait(self, item: Any) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def self_killing_queue() -> dict[str, Any]:
+    declaration = reference_implementation()
+    return {
+        "name": "self-killing-queue",
+        "backend": "trio",
+        "factories": {"bounded_queue": lambda *, capacity: _SelfKillingQueue(capacity)},
+        "closed_errors": declaration.closed_errors,
+    }

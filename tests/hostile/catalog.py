@@ -309,3 +309,70 @@ def group_cancels_parent() -> dict[str, Any]:
         "backend": "asyncio",
         "factories": {"first_error_group": ParentCancellingGroup},
     }
+
+
+# -- busy loops and huge allocations ----------------------------------------------------------
+class SpinningTrioQueue(UnboundedQueue[Any]):
+    """A trio queue whose ``put_nowait`` never returns and never yields."""
+
+    def put_nowait(self, item: Any) -> None:
+        """Spin."""
+        while True:
+            pass
+
+
+def trio_busy_loop() -> dict[str, Any]:
+    """A trio queue that spins in a call (no await: no guard inside the loop can run)."""
+    return _trio("spinning-trio-queue", unbounded_queue=SpinningTrioQueue)
+
+
+class SpinningAsyncioQueue(BoundedQueue):
+    """An asyncio queue whose ``put_nowait`` never returns."""
+
+    def put_nowait(self, item: Any) -> None:
+        """Spin."""
+        while True:
+            pass
+
+
+def asyncio_busy_loop() -> dict[str, Any]:
+    """An asyncio queue that spins in a call."""
+    return {
+        "name": "spinning-asyncio-queue",
+        "backend": "asyncio",
+        "factories": {"bounded_queue": SpinningAsyncioQueue},
+        **_ASYNCIO_QUEUE_ERRORS,
+    }
+
+
+class SpinningThreadPool(ThreadPool):
+    """A thread pool whose ``submit_nowait`` spins (on the caller's thread)."""
+
+    def submit_nowait(self, id: Any, payload: Any) -> None:
+        """Spin."""
+        while True:
+            pass
+
+
+def threads_busy_loop() -> dict[str, Any]:
+    """A thread pool that spins in a non-blocking call."""
+    return {
+        "name": "spinning-thread-pool",
+        "backend": "threads",
+        "factories": {"worker_pool": SpinningThreadPool},
+        "closed_errors": [PoolClosed],
+    }
+
+
+class GreedyQueue(UnboundedQueue[Any]):
+    """A trio queue that asks for ten terabytes on every put."""
+
+    def put_nowait(self, item: Any) -> None:
+        """Allocate far more than any machine has."""
+        self.ballast = bytearray(10**13)
+        super().put_nowait(item)
+
+
+def huge_allocation() -> dict[str, Any]:
+    """A trio queue whose put allocates ten terabytes (MemoryError)."""
+    return _trio("greedy-queue", unbounded_queue=GreedyQueue)
