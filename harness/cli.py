@@ -320,11 +320,17 @@ def _print_summary(result: ImplementationResult) -> None:
         + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
         + f" ({searched:.1f}s of model search)"
     )
-    for x in result.results:
-        if x.verdict is Verdict.PASS:
+    skipped: list[str] = []
+    for index, x in enumerate(result.results):
+        if x.verdict is Verdict.NOT_APPLICABLE:
+            # Neighbours skipped for the same reason (a pattern not provided) share one line.
+            skipped.append(x.rule.id)
+            after = result.results[index + 1] if index + 1 < len(result.results) else None
+            if after is None or after.verdict is not x.verdict or after.reason != x.reason:
+                print(f"  n/a  {', '.join(skipped)}: {x.reason}")
+                skipped = []
+        elif x.verdict is Verdict.PASS:
             print(f"  pass {x.rule.id} ({x.examples:,} examples)")
-        elif x.verdict is Verdict.NOT_APPLICABLE:
-            print(f"  n/a  {x.rule.id}: {x.reason}")
         elif x.verdict is Verdict.FAIL and x.counterexample:
             print(f"  FAIL {x.rule.id}: {x.counterexample['message']}")
             params = drawn_params(x.counterexample)
