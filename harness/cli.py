@@ -291,11 +291,15 @@ def _progress(name: str, total: int) -> Iterator[Callable[[PatternRun], None]]:
         return
     from rich.progress import Progress
 
-    with Progress(transient=True) as progress:
+    # No refresh thread: the searches are forked from this process, and a fork taken while
+    # another thread holds a lock can deadlock the child.
+    with Progress(transient=True, auto_refresh=False) as progress:
         task = progress.add_task(f"searching {name}", total=total)
+        progress.refresh()
 
         def done(run: PatternRun) -> None:
             progress.update(task, advance=1, description=f"searched {run.pattern} ({name})")
+            progress.refresh()
 
         yield done
 
