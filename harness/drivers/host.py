@@ -238,11 +238,7 @@ class Host:
             except StepFailed:
                 raise
             except BaseException as exc:
-                error = self.blame(exc)
-                if error is None:
-                    raise
-                self.record("crash", what, error=error)
-                raise StepFailed(what) from exc
+                raise self._crashed(what, exc) from exc
             left = self.runtime.cancel_requests()
             if left > requests and not self.cancelled_by_harness():
                 # asyncio.TaskGroup does this on Python 3.11 and 3.12 when a task fails while
@@ -267,11 +263,19 @@ class Host:
         except StepFailed:
             raise
         except BaseException as exc:
-            error = self.blame(exc)
-            if error is None:
-                raise
-            self.record("crash", what, error=error)
-            raise StepFailed(what) from exc
+            raise self._crashed(what, exc) from exc
+
+    def _crashed(self, what: str, exc: BaseException) -> StepFailed:
+        """``exc`` out of ``what``, recorded as the implementation's crash.
+
+        Re-raised at once when :meth:`blame` says it is poolcheck's own (its cancellation,
+        the user's Ctrl-C).
+        """
+        error = self.blame(exc)
+        if error is None:
+            raise exc
+        self.record("crash", what, error=error)
+        return StepFailed(what)
 
     async def wait(self, event: anyio.Event, what: str, allowance: float = 0.0) -> bool:
         """Wait for ``event`` under the call deadline plus ``allowance``; a hang is recorded."""
