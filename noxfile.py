@@ -1,5 +1,5 @@
 """Sessions: tests, lint, typecheck (the default); tests_matrix (3.11, 3.12, 3.13), bench,
-conformance, mutants, mutation, soak, stress."""
+conformance, ecosystem, mutants, mutation, soak, stress."""
 
 from __future__ import annotations
 
@@ -36,15 +36,16 @@ PACKAGES = ["reference", "harness"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The project's own tests (reference and harness), spread over the cores."""
-    session.install("-e", ".")
+    """The project's own tests (reference, harness and the bundled adapters' libraries, pinned),
+    spread over the cores."""
+    session.install("-e", ".[ecosystem]")
     session.run("pytest", "-n", "auto", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHONS)
 def tests_matrix(session: nox.Session) -> None:
     """The project's own tests on every supported interpreter that this machine has."""
-    session.install("-e", ".")
+    session.install("-e", ".[ecosystem]")
     session.run("pytest", "-n", "auto", "-q", *session.posargs)
 
 
@@ -58,17 +59,21 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over both packages."""
-    session.install("-e", ".", "mypy>=1.10")
+    """mypy --strict over both packages (the adapters' libraries installed, so their types
+    are checked where they have some)."""
+    session.install("-e", ".[ecosystem]", "mypy>=1.10")
     session.run("mypy", "--strict", *PACKAGES)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Throughput of the reference pool beside bare trio, asyncio and threads; then the
-    stress-scale run (1,000,000 jobs with every checker on: peak RSS and checker share)."""
+    """Throughput of the reference pool beside bare trio, asyncio and threads; each model's
+    ms per search example on the reference beside a bare Hypothesis + trio floor, in one run
+    (reports/bench_models.json); then the stress-scale run (1,000,000 jobs with every checker
+    on: peak RSS and checker share)."""
     session.install("-e", ".")
     session.run("python", "-m", "tests.bench.bench_pool", *session.posargs)
+    session.run("python", "-m", "tests.bench.bench_models")
     session.run("python", "-m", "tests.bench.bench_stress")
 
 
@@ -109,6 +114,14 @@ def soak(session: nox.Session) -> None:
     """The reference through >= 100,000 random examples; any flag is a harness bug."""
     session.install("-e", ".")
     session.run("python", "-m", "tests.soak", *session.posargs)
+
+
+@nox.session
+def ecosystem(session: nox.Session) -> None:
+    """Every bundled adapter against its library (pinned in pyproject's `ecosystem` extra)
+    through poolcheck check; writes reports/ecosystem.{json,md} (0 harness errors expected)."""
+    session.install("-e", ".[ecosystem]")
+    session.run("python", "-m", "harness.ecosystem", "--report-dir", "reports", *session.posargs)
 
 
 @nox.session

@@ -26,6 +26,8 @@ class TokenBucket:
 
     async def acquire(self, weight: int = 1) -> None:
         """Wait in line until ``weight`` tokens are there, then take them."""
+        if weight > self.burst:
+            raise ValueError(f"weight {weight} can never fit a burst of {self.burst}")
         async with self.line:
             self._refill()
             while self.tokens < weight - 1e-9:  # float dust must not become a busy loop

@@ -69,11 +69,15 @@ class Checker:
 
     def handlers(self) -> dict[str, Callable[[Event], None]]:
         """Map each event kind this checker folds to its bound ``on_<kind>`` method."""
-        return {
-            name[3:]: getattr(self, name)
-            for name in dir(self)
-            if name.startswith("on_") and callable(getattr(self, name))
-        }
+        names = _HANDLER_NAMES.get(type(self))
+        if names is None:
+            # ``dir`` of a checker class costs more than folding a short example: every
+            # example builds its checkers afresh, so each class is read once.
+            cls = type(self)
+            names = _HANDLER_NAMES[cls] = tuple(
+                name for name in dir(cls) if name.startswith("on_") and callable(getattr(cls, name))
+            )
+        return {name[3:]: getattr(self, name) for name in names}
 
     def violate(self, rule_id: str, message: str, *events: Event) -> None:
         """Record that ``rule_id`` is broken, keeping the first few violations verbatim."""
@@ -85,6 +89,10 @@ class Checker:
     def exercise(self, rule_id: str) -> None:
         """Note that the trace gave ``rule_id`` something to check (else it is unknown)."""
         self.exercised.add(rule_id)
+
+
+#: Each checker class's ``on_<kind>`` method names (see :meth:`Checker.handlers`).
+_HANDLER_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def param(params: Mapping[str, Any], name: str, kind: type, default: Any = ...) -> Any:
@@ -104,19 +112,20 @@ class TraceChecker:
 
     def __init__(self, checkers: Iterable[Checker]) -> None:
         self.checkers = list(checkers)
-        self._table: dict[str, list[Callable[[Event], None]]] = {}
+        #: Each event kind's handlers, in checker order: what :meth:`feed` calls.
+        self.table: dict[str, list[Callable[[Event], None]]] = {}
         for checker in self.checkers:
             for kind, handler in checker.handlers().items():
-                self._table.setdefault(kind, []).append(handler)
+                self.table.setdefault(kind, []).append(handler)
 
     def feed(self, event: Event) -> None:
         """Fold one event into every checker that cares about its kind."""
-        for handler in self._table.get(event.kind, ()):
+        for handler in self.table.get(event.kind, ()):
             handler(event)
 
     def feed_all(self, events: Iterable[Event]) -> None:
         """Fold a whole (possibly lazy) trace."""
-        table = self._table
+        table = self.table
         for event in events:
             for handler in table.get(event.kind, ()):
                 handler(event)

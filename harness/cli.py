@@ -238,7 +238,7 @@ def _rules() -> int:
         tier = rule.tier + (f"({rule.capability})" if rule.capability else "")
         print(
             f"{rule.id:<{width}}  {rule.pattern or 'all':<11} {rule.section:<5} "
-            f"{rule.kind:<8} {tier:<22} {rule.statement}"
+            f"{rule.kind:<8} {tier:<24} {rule.statement}"
         )
     return EXIT_OK
 
@@ -324,6 +324,9 @@ def _print_summary(result: ImplementationResult) -> None:
         + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
         + f" ({searched:.1f}s of model search)"
     )
+    excluded = result.implementation.excluded()
+    if excluded:
+        print(f"  note: not drawn, by its declared ranges: {', '.join(excluded)}")
     skipped: list[str] = []
     for index, x in enumerate(result.results):
         if x.verdict is Verdict.NOT_APPLICABLE:

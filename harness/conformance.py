@@ -63,6 +63,8 @@ class PatternRun:
     searches: int = 0
     #: Rules set aside from the start (``--ignore``): reported unknown, never searched for.
     ignored: list[str] = field(default_factory=list)
+    #: Optional methods the implementation's objects did not have: their rules are n/a.
+    lacking: list[str] = field(default_factory=list)
 
     @property
     def examples_per_second(self) -> float:
@@ -149,6 +151,8 @@ def run_pattern(
     model = model_for(pattern)
     if not model.applicable(implementation):
         return PatternRun(pattern=str(pattern), applicable=False, ignored=sorted(ignore))
+    # A declared deviation is set aside like --ignore, so its failure hides no other rule.
+    ignore = ignore | frozenset(implementation.deviations)
     started = time.perf_counter()
 
     def as_run(outcome: SearchOutcome) -> PatternRun:
@@ -167,6 +171,7 @@ def run_pattern(
             complete=outcome.complete,
             searches=outcome.searches,
             ignored=sorted(outcome.ignored),
+            lacking=sorted(outcome.lacking),
         )
 
     outcome = search_model(
@@ -198,8 +203,12 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
         ]
         if not relevant:
             continue  # its pattern was not selected for this run
-        if rule.id in waived:
-            reason = f"not judged on the {implementation.backend} backend: {waived[rule.id]}"
+        ran = [run for run in relevant if run.applicable]
+        if not ran:
+            reason = "the implementation provides no factory for this pattern"
+            pattern = rule.pattern
+            if pattern is not None and implementation.factories_for(pattern):
+                reason = unsupported.get(pattern, reason)
             results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
             continue
         if rule.capability is not None and not implementation.has(rule.capability):
@@ -220,18 +229,18 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
                 )
             )
             continue
-        ran = [run for run in relevant if run.applicable]
-        if not ran:
-            results.append(
-                RuleResult(
-                    rule,
-                    Verdict.NOT_APPLICABLE,
-                    reason=unsupported.get(
-                        rule.pattern,  # type: ignore[arg-type]
-                        "the implementation provides no factory for this pattern",
-                    ),
-                )
-            )
+        if rule.id in implementation.deviations:
+            reason = f"declared deviation: {implementation.deviations[rule.id]}"
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
+            continue
+        if rule.id in waived:
+            reason = f"not judged on the {implementation.backend} backend: {waived[rule.id]}"
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
+            continue
+        missing = [m for m in rule.methods if any(m in run.lacking for run in ran)]
+        if missing:
+            reason = f"the implementation's objects have no {' or '.join(missing)}()"
+            results.append(RuleResult(rule, Verdict.NOT_APPLICABLE, reason=reason))
             continue
         examples = sum(run.examples for run in ran)
         if any(rule.id in run.ignored for run in ran):

@@ -7,11 +7,15 @@ declaration (an object with these attributes, or a mapping with these keys):
     a short label for reports.
 ``backend``
     ``"trio"`` (driven in ``trio.run`` on trio's virtual clock), ``"asyncio"`` (driven in an
-    asyncio loop on looptime's virtual clock) or ``"threads"`` (blocking methods, the handler
-    called in the implementation's own threads; driven on the real clock through an async
-    facade, worker pool only). See :mod:`harness.backends`. For ``threads``, each factory
-    returns an object with the Protocol's methods as plain blocking functions: ``with pool:``
-    instead of ``async with``, a blocking ``submit``, and ``results`` a plain iterable.
+    asyncio loop on looptime's virtual clock), ``"sync"`` (below) or ``"threads"`` (blocking
+    methods, the handler called in the implementation's own threads; driven on the real clock
+    through an async facade, worker pool only). See :mod:`harness.backends`. For ``threads``,
+    each factory returns an object with the Protocol's methods as plain blocking functions:
+    ``with pool:`` instead of ``async with``, a blocking ``submit``, and ``results`` a plain
+    iterable.
+    ``"sync"`` is for blocking retriers and rate limiters on virtual time: ``call(fn)`` calls a
+    blocking ``fn`` and waits with ``time.sleep``, ``acquire()`` blocks, ``try_acquire()`` does
+    not; ``time.sleep`` passes virtual time at once (see :mod:`harness.backends.sync_run`).
 ``capabilities``
     the optional features it has (see :data:`CAPABILITIES`); rules that need a missing one are
     reported not-applicable.
@@ -29,11 +33,28 @@ declaration (an object with these attributes, or a mapping with these keys):
     the exception types that mean "no more items" from a queue's ``get`` or a stream's
     ``receive`` (default: :data:`DEFAULT_END_ERRORS`); an async iterator's end
     (``StopAsyncIteration``) always counts.
+``deviations`` (optional)
+    ``{rule ID: reason}``: the guide's semantics that the implementation departs from on
+    purpose, as its documentation says (a sliding-window limiter is no token bucket, a retrier
+    that stops at a time budget). Each such rule is reported not-applicable with the reason;
+    it is never a pass. The guard rules (NO-HANG, NO-LEAK, NO-CRASH) cannot be waived.
+``clock_bridge`` (optional)
+    ``True`` by default: on the virtual-time backends (``trio``, ``asyncio``, ``sync``),
+    ``time.monotonic()``, ``time.perf_counter()`` and ``time.time()`` (and their ``_ns``
+    forms) read the run's virtual clock while it runs (:mod:`harness.backends.clock`).
+    ``False`` leaves the ``time`` module alone (not allowed on ``sync``, whose sleeps are the
+    clock).
 ``counters`` (optional)
     a function reading an object's metric counters as ``{name: int}`` (capability
     ``metrics``); the names are those of ``reference.instrumentation``: ``jobs_submitted``,
     ``jobs_completed``, ``jobs_failed``, ``jobs_timed_out``, ``jobs_cancelled``, ``drops``,
     ``retries``, ``rejections``, ``admissions``.
+``supports`` (optional)
+    ``{parameter: {"min": x, "max": y}}``: the range of a parameter the implementation can
+    take, where the contract's domain is wider (see :data:`SUPPORTABLE`). A bound is a number
+    or the name of another parameter of the same run (``{"weight": {"max": "burst"}}``). The
+    models never draw a value outside it, and the report lists what was left out; the
+    ordinary values every implementation takes (:data:`SUPPORTABLE`) cannot be left out.
 
 The reference implementation declares itself the same way, in ``reference/plugin.py``.
 """
@@ -43,7 +64,7 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Protocol
 
@@ -72,6 +93,7 @@ FACTORIES: Final[dict[str, tuple[Pattern, tuple[str, ...]]]] = {
     "leaky_bucket": (Pattern.RATE, ("interval",)),
     "shedding_gate": (Pattern.RATE, ("rate", "burst")),
     "batcher": (Pattern.BATCH, ("max_size", "max_age")),
+    "concurrency_limiter": (Pattern.CONCURRENCY, ("limit",)),
 }
 
 #: What each factory makes, for messages, and the methods every example calls on it. An object
@@ -89,6 +111,8 @@ PRODUCTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "leaky_bucket": ("a limiter", ("acquire",)),
     "shedding_gate": ("a gate", ("try_admit",)),
     "batcher": ("a batcher", ("put",)),
+    # Either form will do (acquire/release or async with): the driver checks for one of them.
+    "concurrency_limiter": ("a concurrency limiter", ()),
 }
 
 
@@ -113,10 +137,39 @@ CAPABILITIES: Final[dict[str, str]] = {
     "job_timeout": "worker_pool honours job_timeout (seconds, or None)",
     "weighted_acquire": "token_bucket.acquire/try_acquire take a weight",
     "metrics": "the declaration's counters() reads the objects' counters",
+    "fifo": "concurrency_limiter grants slots in the order its tasks began to wait",
+    "fifo_waiters": (
+        "bounded_queue/unbounded_queue serve blocked putters and getters in the order they began "
+        "to wait; put_nowait/get_nowait never overtake them"
+    ),
+    "own_schedule": (
+        "retrier keeps its own backoff schedule (it cannot take the guide's factor, cap or "
+        "jitter): its delays are held to its bounds(), not to the guide's schedule"
+    ),
+    "strict_release": (
+        "concurrency_limiter.release() by a task holding no slot creates no slot (it may raise)"
+    ),
+}
+
+#: A bound of a supported range: a number, or the name of another parameter of the run.
+Bound = float | str
+
+#: The parameters whose boundary values the models draw, each with the ordinary range every
+#: implementation must take (a declared ``supports`` range may leave out only what lies
+#: outside it). The boundary values themselves, and what each means, are on the pattern's
+#: page in ``docs/patterns/``: ``max_attempts`` 0 (refused) and thousands (a long schedule),
+#: ``base`` and ``cap`` 0 (no delay), ``job_timeout`` 0 (a deadline at the job's start), a
+#: ``weight`` above ``burst`` (refused).
+SUPPORTABLE: Final[dict[str, tuple[Bound, Bound]]] = {
+    "max_attempts": (1, 4),
+    "base": (0.05, 0.5),
+    "cap": (0.1, 2.0),
+    "job_timeout": (0.75, 1.5),
+    "weight": (1, "burst"),
 }
 
 #: The backends a declaration may name (see :mod:`harness.backends`).
-BACKENDS: Final = frozenset({"trio", "asyncio", "threads"})
+BACKENDS: Final = frozenset({"trio", "asyncio", "threads", "sync"})
 
 #: Raised by a queue or pool used after close, unless the declaration says otherwise.
 DEFAULT_CLOSED_ERRORS: Final[tuple[type[BaseException], ...]] = (
@@ -160,10 +213,45 @@ class Implementation:
     would_block_errors: tuple[type[BaseException], ...] = DEFAULT_WOULD_BLOCK_ERRORS
     end_errors: tuple[type[BaseException], ...] = DEFAULT_END_ERRORS
     counters: Callable[[Any], Mapping[str, int]] | None = None
+    #: Whether the ``time`` module's clocks read the run's virtual clock (the clock bridge).
+    clock_bridge: bool = True
+    #: Rules the implementation departs from on purpose, each with the documented reason.
+    deviations: Mapping[str, str] = field(default_factory=dict)
+    #: Declared supported ranges: parameter -> {"min": bound, "max": bound} (see ``supports``).
+    supports: Mapping[str, Mapping[str, Bound]] = field(default_factory=dict)
 
     def has(self, capability: str) -> bool:
         """Whether the implementation declares ``capability``."""
         return capability in self.capabilities
+
+    def supported(
+        self, name: str, value: float | None, params: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Whether ``value`` of parameter ``name`` lies in the declared range (None always does).
+
+        A bound naming another parameter is read from ``params``; one ``params`` lacks does not
+        limit anything.
+        """
+        declared = self.supports.get(name)
+        if declared is None or value is None:
+            return True
+        for key, outside in (("min", float.__lt__), ("max", float.__gt__)):
+            bound = declared.get(key)
+            if isinstance(bound, str):
+                bound = (params or {}).get(bound)
+            if bound is not None and outside(float(value), float(bound)):
+                return False
+        return True
+
+    def excluded(self) -> list[str]:
+        """What the declared ranges leave out, one phrase per bound: ``max_attempts < 1``."""
+        phrases = []
+        for name, declared in sorted(self.supports.items()):
+            if "min" in declared:
+                phrases.append(f"{name} < {declared['min']}")
+            if "max" in declared:
+                phrases.append(f"{name} > {declared['max']}")
+        return phrases
 
     def factories_for(self, pattern: Pattern) -> dict[str, Callable[..., Any]]:
         """The factories this implementation provides for ``pattern``."""
@@ -316,6 +404,32 @@ class GateUnderTest(Protocol):
         """Admit now or reject (never waits)."""
 
 
+class ConcurrencyLimiterUnderTest(Protocol):
+    """Concurrency-limiter contract: ``acquire``/``release``, or ``async with limiter:``.
+
+    The driver uses ``acquire`` and ``release`` when the object has both, else ``__aenter__``
+    and ``__aexit__``; ``release`` and ``__aexit__`` may be sync or async. The task that
+    acquired is the one that releases.
+    """
+
+    async def acquire(self) -> Any:
+        """Wait until a slot is free and take it."""
+
+    def release(self) -> Any:
+        """Return the calling task's slot (sync or async)."""
+
+    async def __aenter__(self) -> Any:
+        """Acquire a slot for the block."""
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Return the slot, however the block ends."""
+
+
 class BatcherUnderTest(AsyncContext, Protocol):
     """Batcher contract, used as ``async with batcher:``.
 
@@ -357,4 +471,5 @@ CONTRACT_NAMES: Final[frozenset[str]] = _public_names(
     LimiterUnderTest,
     GateUnderTest,
     BatcherUnderTest,
+    ConcurrencyLimiterUnderTest,
 )

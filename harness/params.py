@@ -58,6 +58,9 @@ SCENARIO_EXTRAS: Final[Mapping[Pattern, frozenset[str]]] = {
 RECORDED_EXTRAS: Final[Mapping[Pattern, frozenset[str]]] = {
     Pattern.IDEMPOTENCY: frozenset({"keys"}),
     Pattern.RATE: frozenset({"weighted"}),
+    Pattern.CONCURRENCY: frozenset({"fifo"}),
+    Pattern.RETRY: frozenset({"own_schedule"}),
+    Pattern.QUEUE: frozenset({"fifo_waiters"}),
 }
 
 
@@ -100,8 +103,9 @@ PARAMS: Final[Mapping[str, Param]] = {
     "workers": _count(1, MAX_CONCURRENT),
     "jobs_buffer": _count(0, MAX_SIZE),
     "results_buffer": _count(0, MAX_SIZE),
-    "job_timeout": _time(MIN_TIME, nullable=True),
-    "max_attempts": _count(1, MAX_SIZE),
+    # 0 is a boundary value with a meaning (docs/patterns/pool.md and retry.md).
+    "job_timeout": _time(0.0, nullable=True),
+    "max_attempts": _count(0, MAX_SIZE),
     "base": _time(0.0, nullable=True),
     "factor": Param(float, 1.0, MAX_FACTOR, nullable=True),
     "cap": _time(0.0, nullable=True),
@@ -115,6 +119,10 @@ PARAMS: Final[Mapping[str, Param]] = {
     "max_size": _count(1, MAX_SIZE),
     "max_age": _time(MIN_TIME),
     "weighted": Param(bool, nullable=True),
+    "limit": _count(1, MAX_CONCURRENT),
+    "fifo": Param(bool, nullable=True),
+    "fifo_waiters": Param(bool, nullable=True),
+    "own_schedule": Param(bool, nullable=True),
 }
 
 
@@ -130,7 +138,7 @@ def takes(factory: str, pattern: Pattern, extras: Mapping[Pattern, frozenset[str
 
 def known_names(pattern: Pattern) -> set[str]:
     """Every parameter name a run of ``pattern`` may record (``pattern`` and ``factory`` too)."""
-    names = {"pattern", "factory"}
+    names = {"pattern", "factory", "deviations"}
     for factory in factories_of(pattern):
         names |= takes(factory, pattern, RECORDED_EXTRAS)
     return names
@@ -247,6 +255,12 @@ def check_recorded(
     taken = takes(factory, pattern, RECORDED_EXTRAS) if factory in factories else None
     for name, value in params.items():
         if name in ("pattern", "factory"):
+            checked[name] = value
+            continue
+        if name == "deviations":
+            # The rules the implementation departs from on purpose (its declaration's).
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ParamError(name, f"{where}{name}: a list of rule IDs, not {show(value)}")
             checked[name] = value
             continue
         if taken is not None and name not in taken:

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import math
 import signal
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from importlib import metadata
 from types import FrameType
 from typing import Any
 
+from harness.adapters import ADAPTERS, Adapter
 from harness.contract import (
     BACKENDS,
     CAPABILITIES,
@@ -27,8 +32,11 @@ from harness.contract import (
     DEFAULT_END_ERRORS,
     DEFAULT_WOULD_BLOCK_ERRORS,
     FACTORIES,
+    SUPPORTABLE,
+    Bound,
     Implementation,
 )
+from harness.rules import RULES
 
 
 class ConfigError(Exception):
@@ -118,14 +126,58 @@ def _field(declaration: object, name: str, default: Any = ...) -> Any:
 
 
 def load_implementation(spec: str) -> Implementation:
-    """Import ``module:callable``, call it, and validate the declaration it returns."""
+    """Import ``module:callable``, call it, and validate the declaration it returns.
+
+    A bundled adapter's short name (``janus``, ``trio-nursery``: see
+    :data:`harness.adapters.ADAPTERS`) stands for its module's ``implementation``.
+    """
+    adapter = ADAPTERS.get(spec)
+    if adapter is not None:
+        with watching_user_signals():
+            return _load_adapter(adapter)
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
+        known = ", ".join(sorted(ADAPTERS))
         raise ConfigError(
-            f"--impl {spec!r}: expected MODULE:CALLABLE, e.g. reference.plugin:implementation"
+            f"--impl {spec!r}: expected MODULE:CALLABLE, e.g. reference.plugin:implementation, "
+            f"or a bundled adapter ({known})"
         )
     with watching_user_signals():
         return _load(spec, module_name, attr)
+
+
+def _load_adapter(adapter: Adapter) -> Implementation:
+    """Load a bundled adapter: its library must be installed, and a fault in it is its own."""
+    if adapter.distribution is not None:
+        try:
+            version = metadata.version(adapter.distribution)
+        except metadata.PackageNotFoundError:
+            raise ConfigError(
+                f"--impl {adapter.name}: the library {adapter.distribution!r} is not installed; "
+                f"install it, or every adapter's library: pip install 'poolcheck[{adapter.extra}]'"
+            ) from None
+        library = f"the library {adapter.distribution} {version}"
+    else:
+        library = f"the library behind {adapter.summary}"
+    try:
+        importlib.import_module(adapter.module)
+    except BaseException as exc:
+        if user_signalled():
+            raise
+        where = "the adapter" if _raised_in(exc, adapter.module) else library
+        raise ConfigError(
+            f"--impl {adapter.name}: importing it raised {exc!r} (from inside {where}, not "
+            "the adapter spec)"
+        ) from None
+    return _load(adapter.name, adapter.module, adapter.attr)
+
+
+def _raised_in(exc: BaseException, module_name: str) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback runs the module ``module_name``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    spec = importlib.util.find_spec(module_name)
+    origin = spec.origin if spec is not None else None
+    return bool(frames) and origin is not None and frames[-1].filename == origin
 
 
 def _load(spec: str, module_name: str, attr: str) -> Implementation:
@@ -195,6 +247,16 @@ def _validate(spec: str, declaration: object) -> Implementation:
     counters: Callable[[Any], Mapping[str, int]] | None = _field(declaration, "counters", None)
     if "metrics" in capabilities and not callable(counters):
         raise ConfigError("capability 'metrics' needs a callable 'counters'")
+    clock_bridge = _field(declaration, "clock_bridge", True)
+    if not isinstance(clock_bridge, bool):
+        raise ConfigError(f"'clock_bridge' must be True or False, not {clock_bridge!r:.60}")
+    if backend == "sync" and not clock_bridge:
+        raise ConfigError(
+            "'clock_bridge' cannot be False on the sync backend: its time.sleep passes the "
+            "virtual time the bridged clocks read"
+        )
+    deviations = _deviations(_field(declaration, "deviations", {}))
+    supports = _supports(_field(declaration, "supports", {}))
     return Implementation(
         spec=spec,
         name=name,
@@ -206,7 +268,73 @@ def _validate(spec: str, declaration: object) -> Implementation:
         # An async iterator's end always means "no more items", whatever else is declared.
         end_errors=tuple(dict.fromkeys((*(end_errors or DEFAULT_END_ERRORS), StopAsyncIteration))),
         counters=counters,
+        clock_bridge=clock_bridge,
+        deviations=deviations,
+        supports=supports,
     )
+
+
+def _deviations(value: object) -> dict[str, str]:
+    """``{rule ID: reason}``; only a pattern's own rules can be waived, never the guards."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"'deviations' must map rule IDs to reasons, not {value!r:.60}")
+    for rule_id, reason in value.items():
+        rule = RULES.get(rule_id) if isinstance(rule_id, str) else None
+        if rule is None:
+            raise ConfigError(f"'deviations' names {rule_id!r:.40}, which is no rule ID")
+        if rule.pattern is None:
+            raise ConfigError(f"'deviations' cannot waive {rule_id}: it holds for everything")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(f"'deviations' must give {rule_id} a reason (a non-empty string)")
+    return dict(value)
+
+
+def _supports(value: object) -> dict[str, dict[str, Bound]]:
+    """``{parameter: {"min": bound, "max": bound}}``, each range holding the ordinary values.
+
+    A bound is a finite number or the name of a factory parameter; a range may leave out only
+    boundary values (outside :data:`~harness.contract.SUPPORTABLE`'s ordinary range), so
+    every implementation is still judged on the ordinary ones.
+    """
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"'supports' must map parameters to ranges, not {value!r:.60}")
+    parameters = {name for _, kwargs in FACTORIES.values() for name in kwargs}
+    supports: dict[str, dict[str, Bound]] = {}
+    for name, declared in value.items():
+        if name not in SUPPORTABLE:
+            raise ConfigError(
+                f"'supports' names {name!r:.40}, which has no boundary values to leave out "
+                f"(known: {sorted(SUPPORTABLE)})"
+            )
+        if not isinstance(declared, Mapping) or not declared or set(declared) - {"min", "max"}:
+            raise ConfigError(
+                f"'supports' must give {name} a range {{'min': ..., 'max': ...}}, "
+                f"not {declared!r:.60}"
+            )
+        for key, bound in declared.items():
+            ordinary = SUPPORTABLE[name][0 if key == "min" else 1]
+            if isinstance(bound, str):
+                if bound not in parameters:
+                    raise ConfigError(f"'supports' {name} {key}: {bound!r:.40} is no parameter")
+                if bound != ordinary:
+                    raise ConfigError(
+                        f"'supports' {name} {key} {bound!r} would leave out ordinary values "
+                        f"(the range must reach {ordinary!r})"
+                    )
+                continue
+            if isinstance(bound, bool) or not isinstance(bound, int | float):
+                raise ConfigError(f"'supports' {name} {key} must be a number, not {bound!r:.40}")
+            if not math.isfinite(bound):
+                raise ConfigError(f"'supports' {name} {key} must be finite, not {bound!r}")
+            if isinstance(ordinary, str) or (
+                bound > ordinary if key == "min" else bound < ordinary
+            ):
+                raise ConfigError(
+                    f"'supports' {name} {key} {bound!r} would leave out ordinary values "
+                    f"(the range must reach {ordinary!r})"
+                )
+        supports[name] = dict(declared)
+    return supports
 
 
 def _names(value: object, name: str) -> frozenset[str]:

@@ -104,6 +104,8 @@ def to_json(
                 "backend": r.implementation.backend,
                 "backend_note": backend_note(r.implementation.backend),
                 "capabilities": sorted(r.implementation.capabilities),
+                # Boundary values the declaration's ``supports`` left out: never drawn.
+                "excluded": r.implementation.excluded(),
                 "exit_code": r.exit_code,
                 "summary": dict(Counter(str(x.verdict) for x in r.results)),
                 "patterns": [
@@ -169,6 +171,12 @@ def to_markdown(results: list[ImplementationResult], profile: str, wall_seconds:
     ]
     # How a backend's verdicts were obtained (a real clock's tolerances), one line each.
     notes = [(r.implementation.name, backend_note(r.implementation.backend)) for r in results]
+    # Boundary values an implementation's declared ranges left out: never drawn for it.
+    notes += [
+        (r.implementation.name, f"not drawn, by its declared ranges: {', '.join(left)}")
+        for r in results
+        if (left := r.implementation.excluded())
+    ]
     lines += [f"Note on `{name}`: {note}." for name, note in notes if note]
     lines += [""] if any(note for _, note in notes) else []
     header = (

@@ -31,6 +31,7 @@ class Pattern(StrEnum):
     ORDERING = "ordering"
     RATE = "rate"
     BATCH = "batch"
+    CONCURRENCY = "concurrency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class Rule:
     #: The factories whose objects this rule is about (empty: every factory of the pattern);
     #: an implementation that provides none of them gets ``not-applicable``.
     factories: tuple[str, ...] = ()
+    #: Optional methods the rule cannot be judged without (an object that lacks one makes the
+    #: rule not-applicable, with that reason); the core methods are in contract.PRODUCTS.
+    methods: tuple[str, ...] = ()
 
     @property
     def tier(self) -> str:
@@ -99,6 +103,17 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§7.1",
         S,
         "After close, puts fail; gets drain what remains, then report the end, every time.",
+        methods=("close",),
+    ),
+    Rule(
+        "QUEUE-FIFO-WAITERS",
+        P.QUEUE,
+        "§2",
+        S,
+        "Blocked putters and blocked getters are served in the order they began to wait, and "
+        "a non-blocking put or get never takes the room or the item a blocked one waits for.",
+        "fifo_waiters",
+        factories=("bounded_queue", "unbounded_queue"),
     ),
     Rule(
         "POOL-EXACTLY-ONCE",
@@ -136,6 +151,7 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§4",
         L,
         "Cancelling the pool returns without waiting for running jobs to finish on their own.",
+        methods=("cancel",),
     ),
     Rule(
         "POOL-TIMEOUT",
@@ -152,6 +168,15 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "§4",
         L,
         "After the input is closed every queued job still runs and results then end.",
+    ),
+    Rule(
+        "POOL-BACKPRESSURE",
+        P.POOL,
+        "§3",
+        S,
+        "Accepted jobs that have not started never exceed jobs_buffer beyond what free workers "
+        "are taking: submit waits and submit_nowait refuses while the jobs buffer is full, and "
+        "only then.",
     ),
     Rule(
         "GROUP-FIRST-ERROR",
@@ -245,6 +270,46 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         S,
         "Every batch holds between 1 and N items, in order, none lost or repeated, and is "
         "flushed no later than T after its first item.",
+    ),
+    Rule(
+        "CONC-BOUND",
+        P.CONCURRENCY,
+        "§3",
+        S,
+        "Never more than limit tasks hold a slot of a concurrency limiter at once.",
+    ),
+    Rule(
+        "CONC-CANCEL-NO-LEAK",
+        P.CONCURRENCY,
+        "§3",
+        S,
+        "A task cancelled while waiting for a slot takes none; a task cancelled while "
+        "holding one returns it.",
+    ),
+    Rule(
+        "CONC-FIFO",
+        P.CONCURRENCY,
+        "§3",
+        S,
+        "No slot is granted while a task that began waiting earlier still waits.",
+        "fifo",
+    ),
+    Rule(
+        "CONC-RELEASE-BY-HOLDER",
+        P.CONCURRENCY,
+        "§3",
+        S,
+        "Only a holder's release frees a slot: release() by a task that holds none (it may "
+        "raise) never lets more than limit tasks hold at once.",
+        "strict_release",
+        methods=("release",),
+    ),
+    Rule(
+        "CONC-NO-IDLE-WAIT",
+        P.CONCURRENCY,
+        "§3",
+        L,
+        "No task still waits for a slot, once everything has settled, while a slot is free.",
     ),
     Rule(
         "METRICS-CONSISTENT",

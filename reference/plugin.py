@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from reference.batching import Batcher
+from reference.concurrency import ConcurrencyLimiter
 from reference.errgroup import FirstErrorGroup
 from reference.idempotency import IdempotentSink
 from reference.instrumentation import Metrics
@@ -101,7 +102,15 @@ class Declaration:
     name: str = "reference"
     backend: str = "trio"
     capabilities: frozenset[str] = frozenset(
-        {"drop_policy", "job_timeout", "weighted_acquire", "metrics"}
+        {
+            "drop_policy",
+            "job_timeout",
+            "weighted_acquire",
+            "metrics",
+            "fifo",
+            "strict_release",
+            "fifo_waiters",
+        }
     )
     factories: Mapping[str, Callable[..., Any]] = field(
         default_factory=lambda: {
@@ -117,6 +126,7 @@ class Declaration:
             "leaky_bucket": lambda *, interval: LeakyBucket(interval),
             "shedding_gate": lambda *, rate, burst: SheddingGate(rate, burst),
             "batcher": lambda *, max_size, max_age: Batcher(max_size, max_age),
+            "concurrency_limiter": lambda *, limit: ConcurrencyLimiter(limit),
         }
     )
     closed_errors: tuple[type[BaseException], ...] = (QueueClosed,)

@@ -21,6 +21,11 @@ Nothing is lost on cancellation (§4 "drain or close channels to avoid leaks"): 
 job reaches ``results`` or :attr:`WorkerPool.undelivered`, exactly once. The pool keeps the
 original results sender open until the workers are gone *and* the queued jobs are drained into
 ``undelivered``, so whoever sees the results end also sees the final ``undelivered``.
+
+Boundary values (``docs/patterns/pool.md``): ``job_timeout=0`` is Go's
+``context.WithTimeout(ctx, 0)``, a deadline at the job's start: a job that waits at all times
+out at once (one that finishes without a checkpoint is ``ok``); never "no timeout", which is
+``None``. ``jobs_buffer`` must be at least 1 (the jobs buffer is a bounded queue).
 """
 
 from __future__ import annotations

@@ -157,7 +157,11 @@ class TokenBucket(_FifoLimiter):
         await self._acquire(weight)
 
     def try_acquire(self, weight: int = 1) -> bool:
-        """Take ``weight`` tokens now if nobody is waiting and enough exist; else False."""
+        """Take ``weight`` tokens now if nobody is waiting and enough exist; else False.
+
+        Raises ``ValueError`` if ``weight > burst``, as :meth:`acquire` does: such a weight is
+        never admissible, which is not the same answer as "not now".
+        """
         self._check(weight)
         return self._try(weight)
 
@@ -215,7 +219,11 @@ class SheddingGate:
         return self._bucket.tokens()
 
     def try_admit(self, weight: int = 1) -> bool:
-        """Admit (True) if ``weight`` tokens are available now, else reject (False)."""
+        """Admit (True) if ``weight`` tokens are available now, else reject (False).
+
+        A weight above the burst is no load to shed but a weight no bucket of this size
+        admits: ``ValueError``, counted neither as an admission nor as a rejection.
+        """
         if self._bucket.try_acquire(weight):
             self.admitted += 1
             self.metrics.incr(ADMISSIONS)

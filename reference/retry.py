@@ -112,6 +112,11 @@ async def retry(
     Only :class:`Exception` is retried: ``trio.Cancelled`` (a ``BaseException``) raised
     during an attempt or during the backoff sleep propagates and ends the retrying.
     Each re-attempt adds 1 to the ``retries`` counter, so ``retries == attempts - 1``.
+
+    ``max_attempts=0`` asks for no attempt at all (the guide's loop runs zero times), and
+    there is then neither a value to return nor an error to raise: it raises ``ValueError``
+    without calling ``fn``, never reading 0 as "no limit". Schedules of any length are exact:
+    :meth:`Backoff.nominal` never overflows (``docs/patterns/retry.md``, boundary values).
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")

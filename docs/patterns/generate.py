@@ -32,8 +32,12 @@ BLOCK = re.compile(r"(<!-- generated:(\w+) -->\n)(.*?)(<!-- end generated -->)",
 #: whose checkers decide METRICS-CONSISTENT (found in :func:`_decides_metrics`).
 _CAPABILITY_PATTERN = {
     "drop_policy": Pattern.QUEUE,
+    "fifo_waiters": Pattern.QUEUE,
     "job_timeout": Pattern.POOL,
     "weighted_acquire": Pattern.RATE,
+    "fifo": Pattern.CONCURRENCY,
+    "strict_release": Pattern.CONCURRENCY,
+    "own_schedule": Pattern.RETRY,
 }
 
 

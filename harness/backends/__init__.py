@@ -1,8 +1,10 @@
 """The backends that run an implementation's examples, and the one place that picks one.
 
 ``trio`` runs on trio's virtual clock, ``asyncio`` on looptime's virtual loop time,
-``threads`` on the real clock with a time scale. Each module defines one
-:class:`~harness.backends.base.Backend`.
+``sync`` runs blocking retriers and limiters inline on trio's virtual clock, ``threads`` runs
+thread-based pools on the real clock with a time scale. Each module defines one
+:class:`~harness.backends.base.Backend`. On the virtual clocks the ``time`` module's clocks are
+bridged to the run's (:mod:`harness.backends.clock`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ _MODULES: Final[dict[str, str]] = {
     "trio": "harness.backends.trio_run:TrioBackend",
     "asyncio": "harness.backends.asyncio_run:AsyncioBackend",
     "threads": "harness.backends.threads_run:ThreadsBackend",
+    "sync": "harness.backends.sync_run:SyncBackend",
 }
 
 #: The backend names a declaration may give.

@@ -42,6 +42,7 @@ from typing import Any
 import looptime
 
 from harness.backends.base import Backend, Runtime
+from harness.backends.clock import bridged
 from harness.guards import (
     TICK,
     Budgets,
@@ -342,6 +343,13 @@ class AsyncioBackend(Backend):
     def run(
         self, main: Callable[[Runtime], Awaitable[None]], budgets: Budgets, seed: int
     ) -> str | None:
-        """A fresh guarded virtual-time loop per example (``seed`` is unused: FIFO order)."""
+        """A fresh guarded virtual-time loop per example (``seed`` is unused: FIFO order).
+
+        The ``time`` module's clocks read the loop's virtual time meanwhile (the clock bridge).
+        """
         loop = GuardedLoop(budgets)
-        return run_guarded(loop, main(AsyncioRuntime(loop)))
+        runtime = AsyncioRuntime(loop)
+        origin = loop.origin
+        with bridged(lambda: float(loop.time() - origin)) as bridge:
+            runtime.bridge = bridge
+            return run_guarded(loop, main(runtime))

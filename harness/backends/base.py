@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import anyio
 
+from harness.backends.clock import ClockBridge
 from harness.guards import Budgets
 from harness.rules import Pattern
 
@@ -63,6 +64,25 @@ class Runtime(ABC):
     async def leftovers(self, baseline: Mapping[int, str]) -> list[str]:
         """Names of what is alive now and was not in ``baseline`` (the harness's own excluded)."""
         return [name for key, name in self.census().items() if key not in baseline]
+
+    #: The run's clock bridge (:mod:`harness.backends.clock`), None on the real clock.
+    bridge: ClockBridge | None = None
+
+    def bridge_clock(self, on: bool) -> None:
+        """Keep the clock bridge for the rest of the run, or switch it off (``on`` False).
+
+        Called once the implementation is known: its declaration may say ``clock_bridge:
+        False``. Nothing to do without a bridge.
+        """
+        if not on and self.bridge is not None:
+            self.bridge.switch_off()
+
+    def clock_readings(self) -> dict[str, Any] | None:
+        """The ``clock`` event's data (the implementation's own clock readings), or None.
+
+        None on a backend without a bridge (the real clock).
+        """
+        return None if self.bridge is None else self.bridge.readings()
 
     def adapt(self, factory_name: str, make: Callable[..., Any]) -> Callable[..., Any]:
         """The factory the models call: ``make`` itself unless the backend needs a facade."""

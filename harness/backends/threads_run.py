@@ -33,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import linecache
 import os
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, ClassVar, Final
 
 import anyio
@@ -68,6 +69,20 @@ _END: Final = object()
 _CALL_THREAD: Final = "poolcheck blocking call"
 #: Where a thread that waits on a lock or a queue has its innermost frame.
 _WAITING_MODULES: Final = (f"{os.sep}threading.py", f"{os.sep}queue.py")
+#: An idle ``ThreadPoolExecutor`` worker waits in C (``SimpleQueue.get``) from this function.
+_EXECUTOR_WORKER: Final = (f"concurrent{os.sep}futures{os.sep}thread.py", "_worker")
+
+
+def _waiting(frame: FrameType) -> bool:
+    """Whether the thread whose innermost Python frame is ``frame`` waits for something."""
+    code = frame.f_code
+    if code.co_filename.endswith(_WAITING_MODULES):
+        return True
+    if code.co_filename.endswith(_EXECUTOR_WORKER[0]) and code.co_name == _EXECUTOR_WORKER[1]:
+        # Idle between jobs only on its blocking get; anywhere else it is running a job.
+        line = linecache.getline(code.co_filename, frame.f_lineno)
+        return "work_queue.get(block=True)" in line
+    return False
 
 
 def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -237,7 +252,7 @@ def _threads_waiting() -> bool:
     for ident, frame in sys._current_frames().items():
         if ident == me:
             continue
-        if not frame.f_code.co_filename.endswith(_WAITING_MODULES):
+        if not _waiting(frame):
             return False
     return True
 

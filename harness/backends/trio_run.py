@@ -5,17 +5,20 @@ example's data, so an interleaving replays exactly. A task that swallows cancell
 is stopped by the guarded clock's kill switch (see :mod:`harness.guards`): the run ends and the
 harness records a NO-HANG verdict. The aborted run's tasks are closed at once, outside any run,
 so none of them can act on a later run when the garbage collector gets to it. Leaks are found
-by walking trio's task tree, system tasks included.
+by walking trio's task tree, system tasks included. While the run goes on, the ``time``
+module's clocks read the virtual clock (:mod:`harness.backends.clock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 import trio
 import trio.testing
 
 from harness.backends.base import Backend, Runtime
+from harness.backends.clock import ClockBridge, bridged
 from harness.guards import (
     Budgets,
     GuardedClock,
@@ -30,6 +33,10 @@ class TrioRuntime(Runtime):
 
     def __init__(self, guard: TaskGuard) -> None:
         self.guard = guard
+
+    def open_bridge(self) -> contextlib.AbstractContextManager[ClockBridge]:
+        """The clock bridge of this run: ``time`` reads the guarded clock's virtual time."""
+        return bridged(self.guard.clock.read)
 
     def now(self) -> float:
         """Trio's (virtual) time."""
@@ -61,21 +68,28 @@ class TrioBackend(Backend):
 
     name = "trio"
 
+    def make_runtime(self, guard: TaskGuard, budgets: Budgets) -> TrioRuntime:
+        """The runtime of one run (the sync backend's adds blocking calls)."""
+        return TrioRuntime(guard)
+
     def run(
         self, main: Callable[[Runtime], Awaitable[None]], budgets: Budgets, seed: int
     ) -> str | None:
-        """``trio.run`` with the guarded clock and task guard; the abort reason, if any."""
+        """``trio.run`` with the guarded clock, task guard and clock bridge; why it aborted."""
         seed_scheduler(seed)
         clock = GuardedClock(budgets)
         guard = TaskGuard(clock)
+        runtime = self.make_runtime(guard, budgets)
         try:
-            trio.run(
-                main,
-                TrioRuntime(guard),
-                clock=clock.clock,
-                instruments=[guard],
-                strict_exception_groups=True,
-            )
+            with runtime.open_bridge() as bridge:
+                runtime.bridge = bridge
+                trio.run(
+                    main,
+                    runtime,
+                    clock=clock.clock,
+                    instruments=[guard],
+                    strict_exception_groups=True,
+                )
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:

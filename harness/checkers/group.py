@@ -13,16 +13,22 @@ Event kinds read (the group driver writes them):
     the caller cancelled a scope around the group's block (an outer cancellation).
 ``group_end`` (id: group number; ``outcome``, ``error``)
     the block exited: ``ok``, ``error`` (raised the task exception named ``error``, or
-    ``"foreign"`` for any other exception object), ``exception_group`` (raised a group of
-    errors instead of the first one) or ``cancelled`` (the outer cancellation came out).
+    ``"foreign"`` for any other exception object), ``exception_group`` (raised an
+    ``ExceptionGroup``; ``leaves`` names each exception in it, ``"foreign"`` for one no task
+    of the group raised) or ``cancelled`` (the outer cancellation came out).
 
 The first ``task_end`` with outcome ``raise`` in a group is its first error, at instant
 ``t0``. From then on no task of the group may begin, end or raise after ``t0`` (they are
 cancelled at that very instant; several tasks may still finish *at* ``t0``), and the group
-must raise exactly that exception. Without an error, every one of ``tasks`` tasks must have
-begun and returned normally before the group exits. No task event may follow its group's end.
-An outer cancellation at ``tc`` stops every task at ``tc`` too and the block exits at ``tc``:
-with the cancellation (``cancelled``), or with a first error raised at or before ``tc``.
+must raise exactly that exception, either bare or, by the convention of ``asyncio.TaskGroup``
+and trio's nurseries, inside an ``ExceptionGroup``: then the first error must be one of its
+leaves and every leaf must be an error a task of this group raised (no foreign exception, no
+cancellation but the one of a scope the caller cancelled, which trio puts beside them); a
+leaf raised after ``t0`` is already a violation above. Without an error, every one of
+``tasks`` tasks must have begun and returned normally before the group exits. No task event
+may follow its group's end. An outer cancellation at ``tc`` stops every task at ``tc`` too and
+the block exits at ``tc``: with the cancellation (``cancelled``), or with a first error raised
+at or before ``tc``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class _Group:
     cancelled: Event | None = None
     first_error: Event | None = None
     outer_cancel: Event | None = None
+    #: The names of every error a task of this group raised.
+    raised: set[str] = field(default_factory=set)
 
 
 class GroupChecker(Checker):
@@ -117,6 +125,7 @@ class GroupChecker(Checker):
         if outcome == "ok":
             group.ok += 1
         elif outcome == "raise":
+            group.raised.add(str(event.get("error")))
             if group.first_error is None:
                 group.first_error = event
         elif outcome == "cancelled" and group.cancelled is None:
@@ -135,6 +144,24 @@ class GroupChecker(Checker):
                     event,
                 )
                 group.running.clear()
+
+    def _check_leaves(self, event: Event, group: _Group, first: Event) -> None:
+        """An ``ExceptionGroup`` must hold the first error and only errors of its tasks."""
+        leaves = [str(leaf) for leaf in event.get("leaves") or []]
+        wanted = first.get("error")
+        foreign = [leaf for leaf in leaves if leaf not in group.raised]
+        if wanted not in leaves or foreign:
+            why = (
+                f"not its first error {wanted!r} (task {first.id!r})"
+                if wanted not in leaves
+                else f"{len(foreign)} exception(s) no task of the group raised"
+            )
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} raised an ExceptionGroup of {leaves!r}: {why}",
+                first,
+                event,
+            )
 
     def on_group_end(self, event: Event) -> None:
         """Check the group raised its first error, or returned once every task returned."""
@@ -162,6 +189,9 @@ class GroupChecker(Checker):
         if outcome == "cancelled" and outer is not None and (first is None or first.t >= outer.t):
             return  # the caller's cancellation came first: it may be what leaves the block
         if first is not None:
+            if outcome == "exception_group":
+                self._check_leaves(event, group, first)
+                return
             if outcome != "error" or error != first.get("error"):
                 got = f"raised {error!r}" if outcome == "error" else f"ended with {outcome!r}"
                 self.violate(

@@ -38,6 +38,16 @@ A harness task records ``accepted`` when its submit returns, which may be after 
 already started the job: a ``job_start`` for a job whose submit is pending counts as its
 acceptance. Every ``metrics`` event must be taken at a settled instant.
 
+POOL-BACKPRESSURE counts a job as *queued* from its acceptance until its handler starts (or it
+gets an outcome without starting). A worker is *free* unless it holds a started job with no
+outcome yet; a free worker may have taken a queued job and not yet called the handler, so at
+most ``jobs_buffer`` plus the free workers may be queued. That is judged at ``idle``, when
+every task has recorded what it did; so is a blocking submit still waiting there while fewer
+are queued (it should have been let in). A ``submit_full`` is judged when it happens: it may
+refuse only if the queued jobs plus the blocking submits still pending (one may have been let
+in and not yet have returned) reach ``jobs_buffer``. None of it is judged once the pool is
+closed, cancelled or left, nor when the rule is a declared deviation.
+
 Memory: per open job, plus the ids of the last ``RECENT_LIMIT`` finished jobs (to detect a
 duplicate outcome; an older one's duplicate is still caught, as a job never accepted).
 """
@@ -59,6 +69,7 @@ NO_LEAK: Final = "POOL-NO-LEAK"
 CANCEL_PROMPT: Final = "POOL-CANCEL-PROMPT"
 TIMEOUT: Final = "POOL-TIMEOUT"
 DRAIN: Final = "POOL-DRAIN"
+BACKPRESSURE: Final = "POOL-BACKPRESSURE"
 METRICS: Final = "METRICS-CONSISTENT"
 
 STATUSES: Final = frozenset({"ok", "error", "timeout", "cancelled"})
@@ -86,12 +97,27 @@ class PoolChecker(Checker):
     a cancelled pool has stopped its jobs.
     """
 
-    rules = (EXACTLY_ONCE, CLOSED_ONCE, CONCURRENCY, NO_LEAK, CANCEL_PROMPT, TIMEOUT, DRAIN)
+    rules = (
+        EXACTLY_ONCE,
+        CLOSED_ONCE,
+        CONCURRENCY,
+        NO_LEAK,
+        CANCEL_PROMPT,
+        TIMEOUT,
+        DRAIN,
+        BACKPRESSURE,
+    )
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.workers: int = param(params, "workers", int)
         self.timeout: float | None = param(params, "job_timeout", float, None)
+        #: The jobs buffer POOL-BACKPRESSURE holds the pool to (None: not judged).
+        self.jobs_buffer: int | None = param(params, "jobs_buffer", int, None)
+        if BACKPRESSURE in params.get("deviations", ()):
+            self.jobs_buffer = None
+        self.submitting: dict[Scalar, Event] = {}  # blocking submits begun, not ended
+        self.last_accepted: Event | None = None
         self.jobs: dict[Scalar, _Job] = {}
         #: Finished ids (accepted, outcome given, handler done): a second outcome is a duplicate.
         self.done: Recent[Scalar, None] = Recent()
@@ -122,6 +148,7 @@ class PoolChecker(Checker):
             self.violate(rule_id, message, *events)
 
     def _accept(self, ident: Scalar, job: _Job) -> None:
+        self.submitting.pop(ident, None)
         if job.accepted:
             return
         job.accepted = True
@@ -150,6 +177,8 @@ class PoolChecker(Checker):
         """A submit begins: remember the job's duration (for the timeout rule)."""
         if self.stopped:
             return
+        if event.get("blocking"):
+            self.submitting[event.id] = event
         duration = event.get("duration")
         self.jobs.setdefault(event.id, _Job(duration=None if duration is None else float(duration)))
 
@@ -157,6 +186,7 @@ class PoolChecker(Checker):
         """The job is in the pool."""
         if self.stopped:
             return
+        self.last_accepted = event
         job = self.jobs.get(event.id)
         if job is None:
             if event.id in self.done:
@@ -165,6 +195,7 @@ class PoolChecker(Checker):
         self._accept(event.id, job)
 
     def _refused(self, event: Event) -> None:
+        self.submitting.pop(event.id, None)
         if self.stopped:
             return
         job = self.jobs.get(event.id)
@@ -180,8 +211,60 @@ class PoolChecker(Checker):
         del self.jobs[event.id]
 
     on_submit_closed = _refused
-    on_submit_full = _refused
     on_submit_cancelled = _refused
+
+    def on_submit_full(self, event: Event) -> None:
+        """``submit_nowait`` refused the job: only a full jobs buffer may refuse it."""
+        self.submitting.pop(event.id, None)
+        if not self.stopped and self.jobs_buffer is not None and self._accepting:
+            self.exercise(BACKPRESSURE)
+            queued = len(self.waiting)
+            if queued + len(self.submitting) < self.jobs_buffer:
+                self.violate(
+                    BACKPRESSURE,
+                    f"submit_nowait refused job {event.id!r} as full with {queued} accepted "
+                    f"job(s) waiting to start and jobs_buffer={self.jobs_buffer}: the buffer "
+                    "had room",
+                    event,
+                )
+        self._refused(event)
+
+    @property
+    def _accepting(self) -> bool:
+        """Whether the pool still takes jobs (neither closed, cancelled nor left)."""
+        return not (self.closed or self.cancelled or self.left_at is not None)
+
+    def _judge_buffer(self, event: Event) -> None:
+        """At a settled instant: queued jobs fit the buffer, and a submit waits only if full."""
+        assert self.jobs_buffer is not None
+        queued = len(self.waiting)
+        free = max(0, self.workers - len(self.occupied))
+        room = self.jobs_buffer + free
+        if self.last_accepted is not None or self.submitting:
+            # As QUEUE-BOUND: the bound is judged at every settled instant once jobs come in.
+            self.exercise(BACKPRESSURE)
+        if queued > room:
+            evidence = [event] if self.last_accepted is None else [self.last_accepted, event]
+            names = ", ".join(sorted(map(repr, self.waiting))[:8])
+            self._once(
+                BACKPRESSURE,
+                "bound",
+                f"{queued} accepted job(s) wait to start ({names}) "
+                f"with jobs_buffer={self.jobs_buffer} and {free} free worker(s): a submit was "
+                "let in while the jobs buffer was full",
+                *evidence,
+            )
+        elif self.submitting and self._accepting and queued < room:
+            ident, begin = next(iter(self.submitting.items()))
+            self._once(
+                BACKPRESSURE,
+                f"submit {ident!r}",
+                f"submit({ident!r}) still waits with {queued} accepted job(s) waiting to start, "
+                f"jobs_buffer={self.jobs_buffer} and {free} free worker(s): the jobs buffer "
+                "has room",
+                begin,
+                event,
+            )
 
     # -- the handler ---------------------------------------------------------------------
     def on_job_start(self, event: Event) -> None:
@@ -492,6 +575,8 @@ class PoolChecker(Checker):
         if self.exited:
             self._final(event)
             return
+        if self.jobs_buffer is not None:
+            self._judge_buffer(event)
         if self.timeout is not None:
             for ident in self.running:
                 job = self.jobs[ident]

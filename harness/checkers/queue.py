@@ -2,7 +2,8 @@
 
 Trace vocabulary (``id`` is the item unless said otherwise)::
 
-    params        capacity (int or null), policy ("newest" | "oldest" | null), factory
+    params        capacity (int or null), policy ("newest" | "oldest" | null), factory,
+                  fifo_waiters (bool, default false: whether QUEUE-FIFO-WAITERS is judged)
     put           a put began; data mode: "blocking" | "nowait" | "offer"
     put_ok        the item was accepted
     put_full      a non-blocking put was refused because the queue was full (WouldBlock)
@@ -22,16 +23,40 @@ Between two ``idle`` events, a harness task may not yet have recorded an operati
 already performed (a woken putter whose item was handed in, a woken getter that holds an
 item); the checks made mid-step allow for those, and the exact accounting is done at ``idle``,
 when every task is blocked and has recorded all it saw.
+
+QUEUE-FIFO-WAITERS (only when ``params.fifo_waiters``) orders waiters by the settled instant
+their call began in: a blocking put or get still waiting at an ``idle`` was blocked then, and
+calls that began between the same two ``idle`` events are unordered. When a put is accepted
+(or a get takes an item) while a blocked putter (getter) that began at an earlier settled
+instant still waits, the verdict waits for the next ``idle``: the queue may have served the
+earlier one first and its task merely not have run yet to record it. If that one still waits
+then (not cancelled, not refused), it was overtaken, by a later blocked call or by a
+non-blocking one that took the room (the item) it was waiting for.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from harness.checkers import Recent
 from harness.checking import Checker, param
 from harness.events import Event
+
+FIFO_WAITERS: Final = "QUEUE-FIFO-WAITERS"
+
+
+@dataclass(frozen=True, slots=True)
+class _Overtaking:
+    """A call served while an earlier blocked one of the same side still waited."""
+
+    side: str  # "put" or "get"
+    waiter: Any  # the item of the blocked put, or the blocked getter
+    begin: Event  # its ``put``/``get`` event
+    served: Any  # the item accepted, or the getter that took an item
+    mode: str  # the served call's mode: "blocking", "nowait", "offer" (or "unknown")
+    event: Event  # the ``put_ok``/``get_ok`` that served it
 
 
 class QueueChecker(Checker):
@@ -44,6 +69,7 @@ class QueueChecker(Checker):
         "QUEUE-CONSERVATION",
         "QUEUE-FIFO",
         "QUEUE-CLOSE",
+        FIFO_WAITERS,
         "METRICS-CONSISTENT",
     )
 
@@ -66,6 +92,12 @@ class QueueChecker(Checker):
         self.evicted: Recent[Any, None] = Recent()
         self.refused: Recent[Any, str] = Recent()  # item -> why it was not enqueued
         self.drops = 0
+        self.fifo_waiters = bool(param(params, "fifo_waiters", bool, False))
+        self.epoch = 0  # idle events so far: calls of different epochs are ordered
+        # The epoch each unfinished put (by item) and get (by getter) began in.
+        self.put_epochs: dict[Any, int] = {}
+        self.get_epochs: dict[Any, int] = {}
+        self.overtaken: list[_Overtaking] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def _tick(self) -> int:
@@ -79,6 +111,7 @@ class QueueChecker(Checker):
     def on_put(self, event: Event) -> None:
         """A put began."""
         self.began[event.id] = (self._tick(), event)
+        self.put_epochs[event.id] = self.epoch
         if event.get("mode") == "blocking":
             self.blocking_puts[event.id] = event
 
@@ -86,6 +119,10 @@ class QueueChecker(Checker):
         """An item was accepted."""
         begin_no, begin = self.began.pop(event.id, (self._tick(), event))
         self.blocking_puts.pop(event.id, None)
+        since = self.put_epochs.pop(event.id, self.epoch)
+        if self.fifo_waiters:
+            mode = str(begin.get("mode") or "unknown")
+            self._served("put", event.id, since, mode, self.blocking_puts, self.put_epochs, event)
         ok_no = self._tick()
         if event.id in self.taken:
             # A woken getter recorded it first; the acceptance already happened.
@@ -111,6 +148,7 @@ class QueueChecker(Checker):
         """A non-blocking put was refused as full."""
         self.exercise("QUEUE-BACKPRESSURE")
         self.began.pop(event.id, None)
+        self.put_epochs.pop(event.id, None)
         self.refused[event.id] = "refused as full"
         if self.closed_at is not None:
             self.violate("QUEUE-CLOSE", "a put after close was refused as full, not closed", event)
@@ -128,6 +166,7 @@ class QueueChecker(Checker):
         """A dropping queue refused an offer."""
         self.exercise("QUEUE-DROP-POLICY")
         self.began.pop(event.id, None)
+        self.put_epochs.pop(event.id, None)
         self.refused[event.id] = "refused by the drop policy"
         self.drops += 1
         if self.policy != "newest":
@@ -144,6 +183,7 @@ class QueueChecker(Checker):
         self.exercise("QUEUE-CLOSE")
         self.began.pop(event.id, None)
         self.blocking_puts.pop(event.id, None)
+        self.put_epochs.pop(event.id, None)
         self.refused[event.id] = "refused as closed"
         if self.closed_at is None:
             self.violate("QUEUE-CLOSE", f"put of {event.id!r} refused as closed while open", event)
@@ -153,6 +193,7 @@ class QueueChecker(Checker):
         self.exercise("QUEUE-CONSERVATION")
         self.began.pop(event.id, None)
         self.blocking_puts.pop(event.id, None)
+        self.put_epochs.pop(event.id, None)
         self.refused[event.id] = "cancelled"
         if event.id in self.taken:
             self.violate(
@@ -165,13 +206,18 @@ class QueueChecker(Checker):
     def on_get(self, event: Event) -> None:
         """A get began."""
         self.getters[event.id] = event
+        self.get_epochs[event.id] = self.epoch
         if event.get("mode") == "blocking":
             self.blocking_gets[event.id] = event
 
     def on_get_ok(self, event: Event) -> None:
         """An item was taken."""
-        self.getters.pop(event.id, None)
+        begin = self.getters.pop(event.id, event)
         self.blocking_gets.pop(event.id, None)
+        since = self.get_epochs.pop(event.id, self.epoch)
+        if self.fifo_waiters:
+            mode = str(begin.get("mode") or "unknown")
+            self._served("get", event.id, since, mode, self.blocking_gets, self.get_epochs, event)
         item = event.get("item")
         self.exercise("QUEUE-CONSERVATION")
         if item in self.taken:
@@ -216,6 +262,7 @@ class QueueChecker(Checker):
     def on_get_empty(self, event: Event) -> None:
         """A non-blocking get found nothing."""
         self.getters.pop(event.id, None)
+        self.get_epochs.pop(event.id, None)
         if self.closed_at is not None and not self.held:
             self.violate("QUEUE-CLOSE", "get_nowait on a closed, drained queue did not end", event)
         elif len(self.held) - len(self.blocking_gets) > 0:
@@ -230,6 +277,7 @@ class QueueChecker(Checker):
         self.exercise("QUEUE-CLOSE")
         self.getters.pop(event.id, None)
         self.blocking_gets.pop(event.id, None)
+        self.get_epochs.pop(event.id, None)
         if self.closed_at is None:
             self.violate("QUEUE-CLOSE", "a get reported the end before close", event)
         elif len(self.held) - len(self.blocking_gets) > 0:
@@ -243,6 +291,7 @@ class QueueChecker(Checker):
         """A blocking get was cancelled; what it would have taken must still be there."""
         self.getters.pop(event.id, None)
         self.blocking_gets.pop(event.id, None)
+        self.get_epochs.pop(event.id, None)
 
     def on_close(self, event: Event) -> None:
         """The queue was closed."""
@@ -250,9 +299,68 @@ class QueueChecker(Checker):
             self.closed_at = event
             self.closed_no = self._tick()
 
+    # -- the order of waiters --------------------------------------------------------------
+    def _served(
+        self,
+        side: str,
+        served: Any,
+        since: int,
+        mode: str,
+        waiting: dict[Any, Event],
+        epochs: dict[Any, int],
+        event: Event,
+    ) -> None:
+        """A call that began in epoch ``since`` was served: note the earliest it passed over.
+
+        ``waiting`` holds the blocked calls of the same side in the order they began, so the
+        first one (other than ``served``) is the only candidate to have been overtaken.
+        """
+        if since < self.epoch:
+            self.exercise(FIFO_WAITERS)  # a call that was blocked at a settled instant
+        first = next(((k, e) for k, e in waiting.items() if k != served), None)
+        if first is None:
+            return
+        waiter, begin = first
+        if epochs.get(waiter, since) < since:
+            self.exercise(FIFO_WAITERS)
+            self.overtaken.append(_Overtaking(side, waiter, begin, served, mode, event))
+
+    def _judge_overtaken(self, idle: Event) -> None:
+        """An earlier blocked call still waiting a settled instant after a later one was served."""
+        for case in self.overtaken:
+            waiting = self.blocking_puts if case.side == "put" else self.blocking_gets
+            if waiting.get(case.waiter) is not case.begin:
+                continue  # served (or cancelled, or refused) by now: nothing was overtaken
+            if case.side == "put":
+                what = f"{case.served!r} was accepted"
+                whom = f"the put of {case.waiter!r}"
+                needs = "room"
+            else:
+                what = f"get #{case.served!r} took an item"
+                whom = f"get #{case.waiter!r}"
+                needs = "item"
+            if case.mode == "blocking":
+                how = "blocked calls are not served in the order they began to wait"
+            elif case.mode == "unknown":
+                how = "a later call was served first"
+            else:
+                how = f"a non-blocking call took the {needs} a blocked {case.side} waited for"
+            self.violate(
+                FIFO_WAITERS,
+                f"{what} at t={case.event.t:.6g} while {whom}, blocked since "
+                f"t={case.begin.t:.6g} (a settled instant earlier), still waits: {how}",
+                case.begin,
+                case.event,
+                idle,
+            )
+        self.overtaken.clear()
+
     # -- settled states --------------------------------------------------------------------
     def on_idle(self, event: Event) -> None:
         """Every task is blocked: the accounting is exact and nothing due may still wait."""
+        if self.overtaken:
+            self._judge_overtaken(event)
+        self.epoch += 1
         if self.capacity is not None:
             self.exercise("QUEUE-BOUND")
             if len(self.held) > self.capacity:

@@ -38,6 +38,8 @@ Trace vocabulary (``id`` is a waiter or a probe number)::
     acquire_cancelled id: waiter; the acquire raised Cancelled (it must have taken nothing)
     acquire_failed    id: waiter; the acquire hung or crashed (already reported); forget it
     metrics           data counters: the limiter's counters ({"admissions": n, ...})
+    clock             shared, just before end: the implementation's own clock readings (the
+                      clock bridge); a failed RATE-* verdict says when they never moved
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from harness.checking import EPSILON, Checker, param
@@ -201,6 +203,37 @@ class _IdealLeaky(_Ideal):
         return f"the last admission was {t - self.last:.6g}s earlier (interval {self.interval:g}s)"
 
 
+def clock_hint(event: Event) -> str | None:
+    """What a ``clock`` event says about a failed rate verdict, or None if nothing useful.
+
+    Said when the clock bridge was off; when the implementation read the bridged clocks, they
+    never moved, and the example's time went on after the last reading (so it kept time some
+    way the bridge cannot see, or not at all); or when it read none and has no event loop whose
+    clock it could read instead (the sync backend).
+    """
+    if event.get("bridged") is False:
+        return (
+            "the clock bridge was off (clock_bridge: False): time.monotonic(), perf_counter() "
+            "and time() read the real clock, which barely moves during an example on virtual time"
+        )
+    reads = int(event.get("reads") or 0)
+    last = event.get("last")
+    frozen = reads and float(event.get("span") or 0.0) == 0.0
+    if frozen and isinstance(last, int | float) and event.t > last + EPSILON:
+        times = "once" if reads == 1 else f"{reads} times"
+        return (
+            f"the implementation read the clock {times} and it never moved: is all its "
+            "timekeeping bridged? (docs/backends.md: what the clock bridge cannot reach)"
+        )
+    if not reads and event.get("loop_clock") is False:
+        return (
+            "the implementation read no clock the bridge can see (time.monotonic, "
+            "perf_counter, time): is its timekeeping bridged? (docs/backends.md: what the "
+            "clock bridge cannot reach)"
+        )
+    return None
+
+
 @dataclass(slots=True)
 class _Waiter:
     weight: float
@@ -264,6 +297,10 @@ class RateChecker(Checker):
         dead cancelled waiter still blocking the line is a suspect too; an admission that is
         merely late cannot be explained that way.
         """
+        if "RATE-NO-OVERTHROTTLE" in self.params.get("deviations", ()):
+            # A limiter that is not timely by design (a sliding window, a polling waiter):
+            # its lateness says nothing about what a cancellation cost.
+            return
         explained = (
             (waiter is not None and waiter.cancel_ahead)
             or (stuck and self.cancel_since_admit)
@@ -450,6 +487,16 @@ class RateChecker(Checker):
                 head.begin,
                 event,
             )
+
+    def on_clock(self, event: Event) -> None:
+        """The implementation's own clock readings: a failed verdict says if they never moved."""
+        hint = clock_hint(event)
+        if hint is None:
+            return
+        self.violations = [
+            replace(v, message=f"{v.message}; {hint}") if v.rule_id.startswith("RATE-") else v
+            for v in self.violations
+        ]
 
     def on_metrics(self, event: Event) -> None:
         """The limiter's counters agree with the admissions and rejections seen."""

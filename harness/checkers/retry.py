@@ -18,14 +18,17 @@ Event kinds read (the retry driver writes them; ``id`` is the call number throug
 ``call_end`` (``outcome``, ``value``, ``error``)
     the call finished: ``outcome`` is ``ok`` (returned ``value``), ``error`` (raised the
     exception named ``error``; ``"foreign"`` when it is none of the attempts' exception
-    objects) or ``cancelled`` (``Cancelled`` came out of the caller's cancel scope).
+    objects), ``cancelled`` (``Cancelled`` came out of the caller's cancel scope) or
+    ``refused`` (``max_attempts`` is 0 and the call raised ``ValueError``; ``error`` holds its
+    text).
 ``metrics`` (``counters``)
     the retrier's counters, read after a call ended.
 
-Parameters: ``max_attempts``; when ``base``, ``factor``, ``cap`` and ``jitter`` are given too
-(the retry model always draws them), the declared bounds must be that schedule's (guide §5):
-``d = min(cap, base * factor**(n-1))``, ``none`` gives ``[d, d]``, ``full`` ``[0, d]`` and
-``equal`` ``[d/2, d]``. Otherwise a retrier declaring its own, wrong schedule would check its
+Parameters: ``max_attempts`` (0 asks for no attempt: every call must be refused with a
+``ValueError``, and any attempt is one too many); when ``base``, ``factor``, ``cap`` and ``jitter``
+are given too (the retry model always draws them), the declared bounds must be that schedule's
+(guide §5): ``d = min(cap, base * factor**(n-1))``, ``none`` gives ``[d, d]``, ``full`` ``[0, d]``
+and ``equal`` ``[d/2, d]``. Otherwise a retrier declaring its own, wrong schedule would check its
 delays against itself. ``d`` is worked out without overflow for any attempt number (see
 :func:`nominal_delay`): a base of 0 stays 0, and a tiny base is not sent to the cap just because
 ``factor**(n-1)`` left the float range.
@@ -137,7 +140,8 @@ class RetryChecker(Checker):
     def __init__(self, params: Any) -> None:
         super().__init__(params)
         self.max_attempts: int = param(params, "max_attempts", int)
-        self.schedule = _Schedule.from_params(params)
+        # A retrier with its own schedule (capability own_schedule) answers to its bounds().
+        self.schedule = None if params.get("own_schedule") else _Schedule.from_params(params)
         self.calls: dict[Scalar, _Call] = {}
 
     def _call(self, event: Event) -> _Call:
@@ -170,10 +174,11 @@ class RetryChecker(Checker):
                 event,
             )
         elif call.attempts > self.max_attempts:
+            hint = ": it must be refused (ValueError)" if self.max_attempts < 1 else ""
             self.violate(
                 "RETRY-MAX-ATTEMPTS",
                 f"call {event.id}: attempt {call.attempts} exceeds max_attempts="
-                f"{self.max_attempts}",
+                f"{self.max_attempts}{hint}",
                 event,
             )
         last = call.last
@@ -184,8 +189,9 @@ class RetryChecker(Checker):
             and call.stop is None
             and call.cancel is None
         ):
-            low, high = last.get("low"), last.get("high")
-            if low is not None and high is not None:
+            bounds = self._bounds(last)
+            if bounds is not None:
+                low, high = bounds
                 self.exercise("RETRY-BACKOFF")
                 delay = event.t - last.t
                 if not float(low) - EPSILON <= delay <= float(high) + EPSILON:
@@ -223,6 +229,19 @@ class RetryChecker(Checker):
                 event,
             )
 
+    def _bounds(self, failed: Event) -> tuple[float, float] | None:
+        """The delay allowed after the failed attempt ``failed``.
+
+        The retrier's own ``bounds()`` when it has that method, else the guide's schedule for
+        the run's parameters.
+        """
+        low, high, attempt = failed.get("low"), failed.get("high"), failed.get("attempt")
+        if low is not None and high is not None:
+            return float(low), float(high)
+        if self.schedule is None or attempt is None:
+            return None
+        return self.schedule.bounds(int(attempt))
+
     def on_attempt_cancelled(self, event: Event) -> None:
         """Note an attempt interrupted by the caller's cancellation."""
         self._call(event).last = event
@@ -237,8 +256,9 @@ class RetryChecker(Checker):
             or call.attempts >= self.max_attempts
         ):
             return
-        high = last.get("high")
-        if high is not None and now.t > last.t + float(high) + EPSILON:
+        bounds = self._bounds(last)
+        high = None if bounds is None else bounds[1]
+        if high is not None and now.t > last.t + high + EPSILON:
             self.exercise("RETRY-BACKOFF")
             self.violate(
                 "RETRY-BACKOFF",
@@ -294,6 +314,19 @@ class RetryChecker(Checker):
                 event,
             )
             return
+        if self.max_attempts < 1 and call.attempts == 0:
+            # max_attempts=0 asks for no attempt (docs/patterns/retry.md): the retrier refuses
+            # it with a ValueError, which the driver reports as "refused" (and only then).
+            if outcome != "refused":
+                self.violate(
+                    "RETRY-MAX-ATTEMPTS",
+                    f"call {event.id} with max_attempts=0 ended {outcome!r} without an "
+                    f"attempt: it must be refused with a ValueError",
+                    event,
+                )
+            return
+        if outcome == "refused":
+            return  # the driver reports a refusal only for max_attempts=0, judged above
         self.exercise("RETRY-LAST-ERROR")
         if outcome == "ok":
             if last is None or last.kind != "attempt_ok" or last.get("value") != event.get("value"):

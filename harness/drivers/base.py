@@ -48,6 +48,23 @@ class Driver:
     async def observe(self, counters: bool = True) -> None:
         """At a settled instant: record gauges (and the object's counters when ``counters``)."""
 
+    def has(self, obj: object, method: str) -> bool:
+        """Whether ``obj`` offers the optional contract ``method``.
+
+        Beyond a pattern's core operations (``contract.PRODUCTS``) every method is optional: a
+        library without ``try_acquire`` or a queue without ``close`` is still checked on the
+        rest. A missing one is noted on the host, and the rules that need it
+        (``Rule.methods``) are reported not-applicable with the reason.
+        """
+        try:
+            present = callable(getattr(obj, method, None))
+        except Exception:
+            # A property that raises is no method the harness can call.
+            present = False
+        if not present:
+            self.host.lacking.add(method)
+        return present
+
     def read_counters(self, obj: object) -> Mapping[str, int] | None:
         """The object's counters (capability ``metrics``), read under a crash guard."""
         if obj is None or not self.implementation.has("metrics"):

@@ -97,8 +97,8 @@ class BatchDriver(Driver):
         await self.host.call(f"put({item})", self.batcher.put, item)
         self.record("put_ok", item)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the batcher: the partial batch is flushed and ``batches`` ends."""
         self.closed = True
         self.record("close")
-        self.host.call_sync("close()", self.batcher.close)
+        await self.host.call("close()", self.batcher.close)

@@ -26,7 +26,7 @@ import anyio
 from harness.checkers.group import GroupChecker
 from harness.checking import Checker
 from harness.drivers.base import Driver
-from harness.drivers.host import CallerScope, Host
+from harness.drivers.host import CallerScope, Host, exception_leaves
 from harness.rules import Pattern
 
 __all__ = ["SCRIPTS", "GroupDriver", "Task", "TaskError"]
@@ -108,27 +108,38 @@ class GroupDriver(Driver):
         bodies = [self._task(group, task, raised) for task in tasks]
         made = self.host.call_sync("first_error_group()", self.make)
 
-        async def run() -> tuple[str, str | None]:
+        def name(exc: BaseException) -> str:
+            # Only the very exception object a task of this group raised counts as its error.
+            ours = isinstance(exc, TaskError) and raised.get(exc.name) is exc
+            return exc.name if ours else "foreign"  # type: ignore[attr-defined]
+
+        async def run() -> tuple[str, str | None, list[str] | None]:
             try:
                 async with made:
                     for body in bodies:
                         made.start_soon(body)
             except TaskError as exc:
-                return "error", exc.name if raised.get(exc.name) is exc else "foreign"
+                return "error", name(exc), None
             except BaseExceptionGroup as exc:
-                if (
-                    exc.subgroup(anyio.get_cancelled_exc_class()) is not None
-                    and exc.subgroup(Exception) is None
-                ):
+                cancelled, errors = exc.split(anyio.get_cancelled_exc_class())
+                if errors is None:
                     raise
-                return "exception_group", repr(exc)[:200]
-            return "ok", None
+                # The ecosystem's convention (asyncio.TaskGroup, trio nurseries): the group's
+                # errors wrapped in an ExceptionGroup; the checker reads its leaves. Inside a
+                # scope the caller cancelled, trio adds that scope's Cancelled beside them (the
+                # scope's exit strips it): only a cancellation nobody asked for is foreign.
+                leaves = [name(leaf) for leaf in exception_leaves(errors)]
+                if cancelled is not None and not self.host.cancelled_by_harness():
+                    leaves.append("foreign")
+                return "exception_group", repr(exc)[:200], leaves
+            return "ok", None, None
 
         outer = CallerScope(self.host, "group_cancel", group)
         if cancel_at is not None:
             outer.cancel_after(cancel_at)
         self.record("group_begin", group, tasks=len(bodies))
         ended = await outer.call(f"group #{group}", run)
-        outcome, error = ended if ended is not None else ("cancelled", None)
-        self.record("group_end", group, outcome=outcome, error=error)
+        outcome, error, leaves = ended if ended is not None else ("cancelled", None, None)
+        more = {} if leaves is None else {"leaves": leaves}
+        self.record("group_end", group, outcome=outcome, error=error, **more)
         return outcome

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -124,6 +125,10 @@ class Host:
         self.faults: deque[tuple[str, str]] = deque()
         #: The run this host serves: once it is over, nothing is anyone's fault any more.
         self.run = _current_run()
+        #: Optional contract methods an object of the implementation turned out not to have.
+        self.lacking: set[str] = set()
+        # -- clock bridge (harness/backends/clock.py): the declaration may switch it off.
+        runtime.bridge_clock(implementation.clock_bridge)
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -159,6 +164,12 @@ class Host:
     # -- recording -------------------------------------------------------------------------
     def record(self, kind: str, ident: Any = None, **data: Any) -> Event:
         """Stamp an event with the run's time and hand it to the sink."""
+        if kind == "end":
+            # -- clock bridge: the implementation's own clock readings, just before the end
+            # (the rate checker says when they never moved).
+            readings = self.runtime.clock_readings()
+            if readings is not None:
+                self.sink(Event(self.runtime.now(), "clock", None, readings))
         event = Event(self.runtime.now(), kind, ident, data)
         self.runtime.note_activity()
         self.sink(event)
@@ -223,18 +234,23 @@ class Host:
         )
 
     # -- calling into the implementation ----------------------------------------------------
-    async def call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Await ``fn(*args)`` under the call deadline; a hang or crash becomes a verdict.
+    async def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn(*args)`` under the call deadline; a hang or crash becomes a verdict.
 
-        A crash is whatever :meth:`blame` pins on the implementation, including a
-        cancellation request it left on the calling task (asyncio's ``cancelling()``), which
-        would otherwise strike the harness at its next await.
+        ``fn`` may be a coroutine function or a plain one: a library may offer a method either
+        way (``close()`` or ``async close()``, ``try_acquire`` or ``async try_acquire``), so
+        whatever the call returns is awaited when it is awaitable. A crash is whatever
+        :meth:`blame` pins on the implementation, including a cancellation request it left on
+        the calling task (asyncio's ``cancelling()``), which would otherwise strike the harness
+        at its next await.
         """
         deadline = self.budgets.call_deadline
         requests = self.runtime.cancel_requests()
         with self.move_on_after(deadline) as scope:
             try:
-                result = await fn(*args)
+                result = fn(*args)
+                if inspect.isawaitable(result):
+                    result = await result
             except StepFailed:
                 raise
             except BaseException as exc:
@@ -244,7 +260,8 @@ class Host:
                 # asyncio.TaskGroup does this on Python 3.11 and 3.12 when a task fails while
                 # the group's block is being left: the caller's next cancel scope misfires.
                 error = (
-                    "nothing, but left its caller's task with a cancellation request nobody "
+                    "nothing it should have: it left its caller's task with a cancellation "
+                    "request nobody "
                     f"asked for (Task.cancelling() went from {requests} to {left}): it leaked "
                     "out of the implementation"
                 )
@@ -347,7 +364,8 @@ class CallerScope:
         self.running = True
         try:
             with self.scope:
-                return await self.host.call(what, fn)
+                result: T = await self.host.call(what, fn)
+                return result
         except anyio.get_cancelled_exc_class() as exc:
             # The run's own deadline (an enclosing scope) propagates.
             error = self.host.blame(exc)

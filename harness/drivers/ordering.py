@@ -117,11 +117,11 @@ class OrderingDriver(Driver):
         self.record("put_ok" if accepted else "put_closed", seq)
         return accepted
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the producer side: later puts are refused, the consumer sees the end."""
         self.closed = True
         self.record("close")
-        self.host.call_sync("close()", self.stage.close)
+        await self.host.call("close()", self.stage.close)
 
     async def wait_end(self) -> None:
         """Wait, under the deadline, for the consumer to see the end of the stream."""

@@ -16,6 +16,7 @@ Events (see :mod:`harness.checkers.pool` for the fields): ``entered``, ``submit`
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from harness.checkers.pool import PoolChecker, PoolMetricsChecker
 from harness.checking import Checker
 from harness.contract import STREAM_CLOSED_ERRORS
 from harness.drivers.base import Block, Driver, receiver
-from harness.drivers.host import Host, StepFailed
+from harness.drivers.host import Host
 from harness.events import as_scalar
 from harness.rules import Pattern
 
@@ -132,15 +133,21 @@ class PoolDriver(Driver):
     async def setup(self) -> None:
         """Build the pool, enter its block in the host task, start the reader."""
         params = self.params
-        self.pool = self.host.call_sync(
-            "worker_pool()",
-            self.host.factory("worker_pool"),
-            handler=self.handler,
-            workers=params["workers"],
-            jobs_buffer=params["jobs_buffer"],
-            results_buffer=params["results_buffer"],
-            job_timeout=params.get("job_timeout"),
-        )
+        make = self.host.factory("worker_pool")
+
+        async def build() -> Any:
+            made = make(
+                handler=self.handler,
+                workers=params["workers"],
+                jobs_buffer=params["jobs_buffer"],
+                results_buffer=params["results_buffer"],
+                job_timeout=params.get("job_timeout"),
+            )
+            # The threads backend builds in a thread of its own (a blocking constructor is a
+            # NO-HANG there, not a frozen harness): its factory is a coroutine function.
+            return await made if inspect.iscoroutine(made) else made
+
+        self.pool = await self.host.call("worker_pool()", build)
         self.block = Block(self.host, self.pool, "pool")
         await self.block.open(
             self._read,
@@ -203,22 +210,33 @@ class PoolDriver(Driver):
         record("accepted", job_id)
         return "accepted"
 
-    def submit_nowait(self, job_id: int, duration: float, raises: bool) -> None:
-        """Submit without waiting: accepted, refused as full, or refused as closed."""
+    async def submit_nowait(self, job_id: int, duration: float, raises: bool) -> None:
+        """Submit without waiting: accepted, refused as full, or refused as closed.
+
+        Through :meth:`Host.call`, so that a ``submit_nowait`` that blocks anyway is a NO-HANG
+        (the threads backend runs it in a thread of its own and returns an awaitable); a plain
+        call that returns at once never yields to the scheduler.
+        """
         record = self.record
         record("submit", job_id, duration=duration, raises=raises, blocking=False)
         self.durations[job_id] = duration
-        try:
-            self.pool.submit_nowait(job_id, (job_id, duration, raises))
-        except self.implementation.would_block_errors:
-            self._refused("submit_full", job_id)
+        implementation = self.implementation
+
+        async def submit() -> str:
+            try:
+                done = self.pool.submit_nowait(job_id, (job_id, duration, raises))
+                if inspect.isawaitable(done):
+                    await done
+            except implementation.would_block_errors:
+                return "submit_full"
+            except implementation.closed_errors:
+                return "submit_closed"
+            return "accepted"
+
+        outcome = await self.host.call(f"submit_nowait({job_id})", submit)
+        if outcome != "accepted":
+            self._refused(outcome, job_id)
             return
-        except self.implementation.closed_errors:
-            self._refused("submit_closed", job_id)
-            return
-        except Exception as exc:
-            record("crash", f"submit_nowait({job_id})", error=repr(exc)[:200])
-            raise StepFailed("submit_nowait") from exc
         record("accepted", job_id)
 
     def _refused(self, kind: str, job_id: int) -> str:
@@ -230,14 +248,22 @@ class PoolDriver(Driver):
         """Cancel the blocking submit of ``job_id`` while it waits for room."""
         self.waiting[job_id].cancel()
 
-    def close(self) -> None:
-        """No more jobs: the pool drains, then ends its results."""
-        self.host.call_sync("close()", self.pool.close)
+    async def close(self) -> None:
+        """No more jobs: the pool drains, then ends its results.
+
+        Recorded before the call: an ``async close()`` may let jobs end (or results end)
+        while it is awaited, and they happen after the close, not before it.
+        """
         self.closed = True
         self.record("close")
+        await self.host.call("close()", self.pool.close)
 
-    def cancel(self) -> None:
-        """Stop now: running jobs are cancelled and no job starts afterwards."""
-        self.host.call_sync("cancel()", self.pool.cancel)
+    async def cancel(self) -> None:
+        """Stop now: running jobs are cancelled and no job starts afterwards.
+
+        Recorded before the call, as :meth:`close` is: what an ``async cancel()`` stops while it
+        is awaited was stopped by the cancel.
+        """
         self.cancelled = True
         self.record("cancel")
+        await self.host.call("cancel()", self.pool.cancel)

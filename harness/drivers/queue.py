@@ -211,8 +211,12 @@ class QueueDriver(Driver):
         """Cancel the blocking get of ``getter`` while it waits for an item."""
         self.getting[getter].cancel()
 
-    def close(self) -> None:
-        """Close the queue (the producer side): puts are refused, gets end once it is empty."""
-        self.host.call_sync("close()", self.queue.close)
+    async def close(self) -> None:
+        """Close the queue (the producer side): puts are refused, gets end once it is empty.
+
+        Recorded before the call: a putter or getter an ``async close()`` wakes while it is
+        awaited sees the queue closed.
+        """
         self.closed = True
         self.record("close")
+        await self.host.call("close()", self.queue.close)

@@ -9,11 +9,14 @@ reaches the implementation only when ``params["weighted"]`` says it takes one.
 
 Events (see :mod:`harness.checkers.rate` for their meaning): ``created``, ``acquire``,
 ``admit``, ``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``, ``metrics``,
-plus the shared ``hang``/``crash``.
+plus the shared ``hang``/``crash``; and ``over_burst`` (id the waiter or probe, data
+``weight``, ``via``): a weight above the burst was refused with ``ValueError``, as the contract
+allows (a refused acquire is then ``acquire_failed``: it left the line).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -26,6 +29,9 @@ from harness.drivers.host import Host, StepFailed
 from harness.rules import Pattern
 
 __all__ = ["RateDriver"]
+
+#: What a call refused with ``ValueError`` for a weight above the burst returns instead.
+_REFUSED: Any = object()
 
 
 class RateDriver(Driver):
@@ -79,13 +85,19 @@ class RateDriver(Driver):
         scope = self.waiting[waiter] = anyio.CancelScope()
         with scope:
             self.record("acquire", waiter, weight=weight)
+            acquire = self._refusable(self.limiter.acquire, weight)
             try:
-                await self.host.call(what, self.limiter.acquire, *self._args(weight))
+                got = await self.host.call(what, acquire, *self._args(weight))
             except StepFailed:
                 self.record("acquire_failed", waiter)
                 raise
             finally:
                 self.waiting.pop(waiter, None)
+            if got is _REFUSED:
+                # Refused at once, as a weight above the burst may be: it leaves the line.
+                self.record("over_burst", waiter, weight=weight, via="acquire")
+                self.record("acquire_failed", waiter)
+                return
             self.record("admit", waiter, weight=weight, via="acquire")
             return
         self.record("acquire_cancelled", waiter)
@@ -101,15 +113,47 @@ class RateDriver(Driver):
             if not scope.cancel_called:
                 self.cancel(waiter)
 
-    def try_acquire(self, probe: int, weight: int = 1) -> bool:
+    async def try_acquire(self, probe: int, weight: int = 1) -> bool:
         """A non-blocking acquire of ``weight``; whether it was admitted."""
-        return self._probe("try_acquire", self.limiter.try_acquire, probe, weight)
+        return await self._probe("try_acquire", self.limiter.try_acquire, probe, weight)
 
-    def try_admit(self, probe: int, weight: int = 1) -> bool:
+    async def try_admit(self, probe: int, weight: int = 1) -> bool:
         """A gate's decision on ``weight``; whether it admitted."""
-        return self._probe("try_admit", self.limiter.try_admit, probe, weight)
+        return await self._probe("try_admit", self.limiter.try_admit, probe, weight)
 
-    def _probe(self, via: str, fn: Callable[..., bool], probe: int, weight: int) -> bool:
-        admitted = bool(self.host.call_sync(f"{via}({weight})", fn, *self._args(weight)))
+    async def _probe(self, via: str, fn: Callable[..., Any], probe: int, weight: int) -> bool:
+        # A probe may be a coroutine (``async try_acquire``): it must decide without waiting,
+        # which the rate checker judges from the instant it was made.
+        got = await self.host.call(
+            f"{via}({weight})", self._refusable(fn, weight), *self._args(weight)
+        )
+        if got is _REFUSED:
+            # No decision for the rate rules or the counters: the weight was never admissible.
+            self.record("over_burst", f"p{probe}", weight=weight, via=via)
+            return False
+        admitted = bool(got)
         self.record("admit" if admitted else "refuse", f"p{probe}", weight=weight, via=via)
         return admitted
+
+    # -- boundary values (docs/patterns/rate.md) ------------------------------------------
+    def _refusable(self, fn: Callable[..., Any], weight: int) -> Callable[..., Any]:
+        """``fn``, which for a weight above the burst may refuse it with ``ValueError``.
+
+        Such a weight can never be admitted, so the contract lets the limiter say so at once
+        (a probe may also just return False); ``fn`` then returns :data:`_REFUSED` and the
+        driver records ``over_burst``. A ``ValueError`` for any other weight stays a crash.
+        """
+        burst = self.params.get("burst")
+        if burst is None or weight <= burst:
+            return fn
+
+        async def refusing(*args: Any) -> Any:
+            try:
+                result = fn(*args)
+                if inspect.isawaitable(result):
+                    result = await result
+            except ValueError:
+                return _REFUSED
+            return result
+
+        return refusing

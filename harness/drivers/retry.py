@@ -104,15 +104,20 @@ class RetryDriver(Driver):
             name = f"c{number}a{attempt}!"
             error = ScriptedError(name, retryable=outcome == "retry")
             errors.append(error)
-            low, high = self.host.call_sync("bounds()", self.retrier.bounds, attempt)
+            # Without bounds() the checker holds the delays to the guide's own schedule.
+            low, high = (
+                self.host.call_sync("bounds()", self.retrier.bounds, attempt)
+                if self.has(self.retrier, "bounds")
+                else (None, None)
+            )
             record(
                 "attempt_fail",
                 number,
                 attempt=attempt,
                 retryable=error.retryable,
                 error=name,
-                low=float(low),
-                high=float(high),
+                low=None if low is None else float(low),
+                high=None if high is None else float(high),
             )
             raise error
 
@@ -126,7 +131,7 @@ class RetryDriver(Driver):
 
         ``script`` has one step per attempt; ``cancel_at``, when given, is the offset from the
         call's start at which its caller cancels it. Returns the call's outcome: ``ok``,
-        ``error`` or ``cancelled``.
+        ``error``, ``refused`` (max_attempts=0 refused with a ValueError) or ``cancelled``.
         """
         record = self.record
         errors: list[ScriptedError] = []
@@ -138,6 +143,11 @@ class RetryDriver(Driver):
             except ScriptedError as exc:
                 named = [e.name for e in errors if e is exc]
                 return "error", named[0] if named else "foreign"
+            except ValueError as exc:
+                # -- boundary values (docs/patterns/retry.md): max_attempts=0 is refused.
+                if self.max_attempts >= 1:
+                    raise
+                return "refused", f"{exc!r:.200}"
             return "ok", value
 
         caller = self.open[number] = CallerScope(self.host, "cancel", number)
@@ -153,7 +163,8 @@ class RetryDriver(Driver):
         elif ended[0] == "ok":
             record("call_end", number, outcome="ok", value=as_scalar(ended[1]), error=None)
         else:
-            record("call_end", number, outcome="error", value=None, error=ended[1])
+            # "error", or "refused" (a ValueError for max_attempts=0, with its text).
+            record("call_end", number, outcome=ended[0], value=None, error=ended[1])
         counters = self.read_counters(self.retrier)
         if counters is not None:
             record("metrics", None, counters=dict(counters))

@@ -94,6 +94,74 @@ def violation_type(rule_id: str) -> type[RuleViolation]:
     return cls
 
 
+class Draws(st.DataObject):
+    """An example's data source that draws straight from Hypothesis's choice sequence.
+
+    ``DataObject.draw`` wraps every draw in bookkeeping this harness never reads: a check that
+    the strategy left the global ``random`` alone (two ``random.getstate()`` copies per draw),
+    a printable note of every value for Hypothesis's own failure report (our counterexample
+    is the steps and the trace), and a record for the explain phase (switched off, see
+    :func:`harness.search.engine._settings`). A model example draws tens of values: skipping
+    it saves about a sixth of an example. Drawing from the underlying ``ConjectureData`` makes
+    exactly the same choices, so examples generate, shrink and replay as before.
+    """
+
+    def __init__(self, data: st.DataObject) -> None:
+        super().__init__(data.conjecture_data)
+        self._draw = data.conjecture_data.draw
+
+    def draw(self, strategy: st.SearchStrategy[T], label: Any = None) -> T:
+        """Draw a value of ``strategy`` (``label`` names it for a reader, nothing else)."""
+        if type(strategy) is _SampledFrom:
+            strategy = _known_sample(strategy)
+        return self._draw(strategy)
+
+
+try:  # Hypothesis's own class; without it (another version) every sample is its own
+    from hypothesis.strategies._internal.strategies import SampledFromStrategy as _SampledFrom
+except ImportError:  # pragma: no cover
+    _SampledFrom = None  # type: ignore[assignment,misc]
+
+#: Validated ``sampled_from`` strategies by their elements (see :func:`_known_sample`).
+_SAMPLES: dict[tuple[tuple[type, ...], tuple[object, ...]], st.SearchStrategy[Any]] = {}
+#: The element types whose ``repr`` tells equal values from different ones.
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+#: How many :data:`_SAMPLES` keeps before starting afresh (job ids make many distinct ones).
+_MAX_SAMPLES: Final = 4096
+
+
+def _known_sample(strategy: Any) -> Any:
+    """An earlier ``sampled_from`` of the same plain elements, if any, instead of ``strategy``.
+
+    Models build ``st.sampled_from([...])`` at every draw, and Hypothesis validates each new
+    strategy and works out its label on its first draw: more than the draw itself. A plain
+    sample (no ``map`` or ``filter``) of the same elements, each of the same type and
+    ``repr``, draws exactly the same way, so the first one validated serves them all.
+    """
+    elements = getattr(strategy, "elements", None)
+    if not isinstance(elements, Sequence) or getattr(strategy, "_transformations", True):
+        return strategy
+    kinds = tuple(map(type, elements))
+    if not _PLAIN.issuperset(kinds):
+        return strategy
+    # Equal ints and strings of equal types are the same value; floats are told apart by
+    # their repr (0.0 == -0.0, and a NaN is not equal to itself).
+    key = (kinds, tuple(map(repr, elements)) if float in kinds else tuple(elements))
+    known = _SAMPLES.get(key)
+    if known is None:
+        if len(_SAMPLES) >= _MAX_SAMPLES:
+            _SAMPLES.clear()
+        known = _SAMPLES[key] = strategy
+    return known
+
+
+def fast_draws(data: st.DataObject) -> st.DataObject:
+    """``data`` as :class:`Draws` when it is Hypothesis's own, else ``data`` unchanged."""
+    if isinstance(data, Draws) or getattr(data, "conjecture_data", None) is None:
+        return data
+    return Draws(data)
+
+
 class Session(Host):
     """What one example shares: the data source and steps, beside the host's services.
 
@@ -111,13 +179,16 @@ class Session(Host):
         super().__init__(implementation, runtime, budgets, self._keep)
         self.data = data
         self.checkers = checkers
+        # Every event goes through here: the checkers' dispatch table, looked up once.
+        self._handlers = checkers.table
         self.events: list[Event] = []
         self.steps: list[str] = []
         self.model: Model | None = None
 
     def _keep(self, event: Event) -> None:
         self.events.append(event)
-        self.checkers.feed(event)
+        for handler in self._handlers.get(event.kind, ()):
+            handler(event)
 
     def step(self, description: str) -> None:
         """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``)."""
@@ -233,6 +304,8 @@ class ExampleOutcome:
     steps: list[str]
     events: list[Event]
     params: dict[str, Any] = field(default_factory=dict)
+    #: Optional methods the example's objects did not have.
+    lacking: set[str] = field(default_factory=set)
 
 
 #: The implementation's prints and log records kept per example (the last ones win).
@@ -267,6 +340,26 @@ def captured_output() -> Iterator[_Tail]:
         root.removeHandler(handler)
 
 
+_OPERATIONS: dict[tuple[type[Model], tuple[str, ...]], st.SearchStrategy[str]] = {}
+
+
+def _operation_strategy(
+    model_cls: type[Model], operations: dict[str, Callable[[], Awaitable[None]]]
+) -> st.SearchStrategy[str]:
+    """The strategy an example of ``model_cls`` draws its operations' names from.
+
+    Each name is listed once per unit of its weight, in sorted order. Built once per model
+    and set of operations (an implementation without ``close`` has one operation fewer),
+    not once per step: Hypothesis validates every new strategy on its first draw.
+    """
+    key = (model_cls, tuple(sorted(operations)))
+    strategy = _OPERATIONS.get(key)
+    if strategy is None:
+        names = [name for name in key[1] for _ in range(model_cls.weights.get(name, 1))]
+        strategy = _OPERATIONS[key] = st.sampled_from(names)
+    return strategy
+
+
 def run_example(
     model_cls: type[Model],
     implementation: Implementation,
@@ -276,6 +369,7 @@ def run_example(
     """Run one example of ``model_cls`` against ``implementation``; never raises a rule."""
     budgets = budgets or Budgets()
     backend = backend_for(implementation.backend)
+    data = fast_draws(data)
     seed = data.draw(st.integers(min_value=0, max_value=2**32 - 1), label="scheduler seed")
     holder: dict[str, Any] = {}
     faults: deque[tuple[str, str]] = deque()
@@ -284,6 +378,9 @@ def run_example(
         baseline = runtime.census()
         requests = runtime.cancel_requests()
         params = model_cls.draw_params(data, implementation)
+        if implementation.deviations:
+            # A checker that reads one rule's outcome to blame another must know it is waived.
+            params["deviations"] = sorted(implementation.deviations)
         checkers = TraceChecker(checkers_for(model_cls.pattern, params))
         session = Session(data, implementation, checkers, budgets, runtime)
         session.faults = faults
@@ -299,14 +396,11 @@ def run_example(
                         await model.setup(params)
                         await session.settle()
                         steps = session.draw(st.integers(1, model_cls.max_steps), label="steps")
-                        names = [
-                            name
-                            for name in sorted(model.operations())
-                            for _ in range(model_cls.weights.get(name, 1))
-                        ]
+                        operations = model.operations()
+                        choose = _operation_strategy(model_cls, operations)
                         for _ in range(steps):
-                            name = session.draw(st.sampled_from(names), label="operation")
-                            await model.operations()[name]()
+                            name = session.draw(choose, label="operation")
+                            await operations[name]()
                             await session.settle()
                             if session.failed():
                                 break
@@ -375,6 +469,7 @@ def run_example(
         steps=session.steps,
         events=session.events,
         params=dict(session.events[0].data) if session.events else {},
+        lacking=set(session.lacking),
     )
     if abort_reason is not None or escaped is not None:
         # The aborted run's tasks are orphans now; collect them quietly, here, once.

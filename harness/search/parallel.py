@@ -136,6 +136,7 @@ class _Child:
         return replace(
             run,
             exercised=sorted(set(run.exercised) | set(self.partial.exercised)),
+            lacking=sorted(set(run.lacking) | set(self.partial.lacking)),
             # A failure found by a finished search has its minimal steps and replay blob.
             failures={**run.failures, **self.partial.failures},
             searches=self.partial.searches + 1,

@@ -67,9 +67,38 @@ def test_later_error_raised_is_flagged() -> None:
     assert run(events)[0] == {"GROUP-FIRST-ERROR"}
 
 
-def test_exception_group_is_flagged() -> None:
+def eg(*leaves: str) -> Event:
+    return ev(1.0, "group_end", 0, outcome="exception_group", error="EG(...)", leaves=list(leaves))
+
+
+def test_an_exception_group_holding_the_first_error_and_its_siblings_errors_passes() -> None:
+    # asyncio.TaskGroup and trio nurseries raise every error their tasks raised, wrapped.
+    for leaves in (["e1"], ["e1", "e2"], ["e2", "e1"]):
+        events = first_error()
+        events[-3] = eg(*leaves)
+        assert run(events)[0] == set(), leaves
+
+
+def test_an_exception_group_without_the_first_error_is_flagged() -> None:
+    events = first_error()
+    events[-3] = eg("e2")
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_an_exception_group_with_a_foreign_exception_is_flagged() -> None:
+    events = first_error()
+    events[-3] = eg("e1", "foreign")
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_an_exception_group_with_no_leaves_recorded_is_flagged() -> None:
     events = first_error()
     events[-3] = ev(1.0, "group_end", 0, outcome="exception_group", error="EG(...)")
+    assert run(events)[0] == {"GROUP-FIRST-ERROR"}
+
+
+def test_an_exception_group_when_no_task_failed_is_flagged() -> None:
+    events = [*begin(1), end(1.0, 0, "ok"), eg("e9")]
     assert run(events)[0] == {"GROUP-FIRST-ERROR"}
 
 

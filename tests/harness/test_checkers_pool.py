@@ -119,11 +119,14 @@ def test_full_buffer_refusal_and_no_timeout_pass() -> None:
         ev(0, "entered"),
         *submit(0, 1, 1.0),
         ev(0, "job_start", 1, duration=1.0, raises=False),
-        ev(0, "submit", 2, duration=0.0, raises=False, blocking=False),
-        ev(0, "submit_full", 2),
+        *submit(0, 2, 0.0),  # queued: the one-slot jobs buffer is full
+        ev(0, "submit", 3, duration=0.0, raises=False, blocking=False),
+        ev(0, "submit_full", 3),
         ev(0, "idle"),
         ev(1.0, "job_end", 1, outcome="ok"),
         ev(1.0, "result", 1, status="ok"),
+        *job(1.0, 2, 0.0),
+        ev(1.0, "result", 2, status="ok"),
         ev(1.0, "close"),
         ev(1.0, "results_end"),
         ev(1.0, "idle"),
@@ -380,3 +383,109 @@ def test_exactly_once_checks_the_value_or_error_a_result_carries(
 ) -> None:
     violations, _ = run(finished(status, **payload))
     assert ("POOL-EXACTLY-ONCE" in violations) is flagged, violations
+
+
+# -- POOL-BACKPRESSURE ----------------------------------------------------------------------
+
+
+def _busy_worker(duration: float = 2.0) -> list[Event]:
+    """One worker entered and running job 1, so nothing queued can start yet."""
+    return [
+        ev(0, "entered"),
+        ev(0, "idle"),
+        *submit(0, 1, duration),
+        ev(0, "job_start", 1, duration=duration, raises=False),
+        ev(0, "idle"),
+    ]
+
+
+def nowait(t: float, ident: int, accepted: bool = True) -> list[Event]:
+    return [
+        ev(t, "submit", ident, duration=1.0, raises=False, blocking=False),
+        ev(t, "accepted" if accepted else "submit_full", ident),
+    ]
+
+
+def test_backpressure_flags_more_queued_jobs_than_the_buffer_holds() -> None:
+    # The issue's pool: one worker, a one-slot buffer, and every submit_nowait accepted.
+    trace = [*_busy_worker()]
+    for ident in range(2, 6):
+        trace += [*nowait(0, ident), ev(0, "idle")]
+    violations, _ = run(trace, workers=1, jobs_buffer=1)
+    assert violations == {"POOL-BACKPRESSURE"}
+
+
+def test_backpressure_flags_a_refusal_while_the_buffer_has_room() -> None:
+    trace = [*_busy_worker(), *nowait(0, 2, accepted=False)]
+    violations, _ = run(trace, workers=1, jobs_buffer=1)
+    assert violations == {"POOL-BACKPRESSURE"}
+
+
+def test_backpressure_flags_a_submit_waiting_while_the_buffer_has_room() -> None:
+    trace = [
+        *_busy_worker(),
+        *nowait(0, 2),  # queued: one of the two slots is taken
+        ev(0, "submit", 3, duration=1.0, raises=False, blocking=True),
+        ev(0, "idle"),  # ... and submit(3) still waits
+    ]
+    violations, _ = run(trace, workers=1, jobs_buffer=2)
+    assert violations == {"POOL-BACKPRESSURE"}
+
+
+def test_backpressure_flags_a_submit_waiting_beside_a_free_worker() -> None:
+    trace = [
+        ev(0, "entered"),
+        ev(0, "idle"),
+        ev(0, "submit", 1, duration=1.0, raises=False, blocking=True),
+        ev(0, "idle"),  # nothing queued, both workers free, and the submit still waits
+    ]
+    violations, _ = run(trace, workers=2, jobs_buffer=1)
+    assert violations == {"POOL-BACKPRESSURE"}
+
+
+def test_backpressure_passes_a_full_buffer_that_pushes_back() -> None:
+    trace = [
+        *_busy_worker(),
+        *nowait(0, 2),  # fills the one-slot buffer
+        ev(0, "idle"),
+        *nowait(0, 3, accepted=False),  # refused: full
+        ev(0, "submit", 4, duration=1.0, raises=False, blocking=True),
+        ev(0, "idle"),  # submit(4) waits: full
+        # Job 1 ends, the worker takes job 2, and the buffer lets submit(4) in; a
+        # submit_nowait in the same instant is refused, before submit(4) has returned.
+        *job(0, 1, 2.0)[1:],
+        ev(2.0, "result", 1, status="ok"),
+        ev(2.0, "job_start", 2, duration=1.0, raises=False),
+        *nowait(2.0, 5, accepted=False),
+        ev(2.0, "accepted", 4),
+        ev(2.0, "idle"),
+    ]
+    violations, exercised = run(trace, workers=1, jobs_buffer=1, job_timeout=None)
+    assert violations == set()
+    assert "POOL-BACKPRESSURE" in exercised
+
+
+def test_backpressure_allows_a_job_a_free_worker_has_not_started_yet() -> None:
+    trace = [
+        ev(0, "entered"),
+        ev(0, "idle"),
+        # The free worker is handed job 1 and job 2 fills the buffer, all in one instant;
+        # the worker records job 1's start only after job 3 is refused.
+        *nowait(0, 1),
+        *nowait(0, 2),
+        *nowait(0, 3, accepted=False),
+        ev(0, "job_start", 1, duration=1.0, raises=False),
+        ev(0, "idle"),
+    ]
+    violations, exercised = run(trace, workers=1, jobs_buffer=1)
+    assert violations == set()
+    assert "POOL-BACKPRESSURE" in exercised
+
+
+def test_backpressure_is_not_judged_when_declared_a_deviation() -> None:
+    trace = [*_busy_worker()]
+    for ident in range(2, 6):
+        trace += [*nowait(0, ident), ev(0, "idle")]
+    violations, exercised = run(trace, workers=1, jobs_buffer=1, deviations=["POOL-BACKPRESSURE"])
+    assert violations == set()
+    assert "POOL-BACKPRESSURE" not in exercised

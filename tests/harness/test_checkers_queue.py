@@ -173,3 +173,179 @@ def test_taken_items_are_forgotten_so_memory_stays_flat() -> None:
     # An item taken long ago coming out again is still a conservation violation.
     trace.feed_all([ev("get", "g", mode="nowait"), ev("get_ok", "g", item=0)])
     assert {v.rule_id for v in checker.violations} == {"QUEUE-CONSERVATION"}
+
+
+# -- QUEUE-FIFO-WAITERS ------------------------------------------------------------------------
+
+FIFO = {**BOUNDED, "fifo_waiters": True}
+UNBOUNDED_FIFO = {**FIFO, "factory": "unbounded_queue", "capacity": None}
+
+#: Capacity 1, full; put 1 blocks at one settled instant, put 2 at the next.
+TWO_BLOCKED_PUTTERS = [
+    ev("put", 0, mode="nowait"),
+    ev("put_ok", 0),
+    ev("put", 1, mode="blocking"),
+    ev("idle"),
+    ev("put", 2, mode="blocking"),
+    ev("idle"),
+]
+
+PUTTERS_OUT_OF_ORDER = [
+    *TWO_BLOCKED_PUTTERS,
+    ev("get", "g", mode="nowait"),
+    ev("get_ok", "g", item=0),
+    ev("put_ok", 2),  # the later putter got the slot
+    ev("idle"),  # ... and put 1 still waits
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "events"),
+    [
+        pytest.param(FIFO, PUTTERS_OUT_OF_ORDER, id="putters-newest-first"),
+        pytest.param(
+            FIFO,
+            [
+                ev("put", 0, mode="nowait"),
+                ev("put_ok", 0),
+                ev("put", 1, mode="blocking"),
+                ev("idle"),
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=0),
+                ev("put", 2, mode="nowait"),
+                ev("put_ok", 2),  # took the slot put 1 was waiting for
+                ev("idle"),
+            ],
+            id="put-nowait-overtakes",
+        ),
+        pytest.param(
+            UNBOUNDED_FIFO,
+            [
+                ev("get", "a", mode="blocking"),
+                ev("idle"),
+                ev("get", "b", mode="blocking"),
+                ev("idle"),
+                ev("put", 0, mode="nowait"),
+                ev("put_ok", 0),
+                ev("get_ok", "b", item=0),  # the later getter got the item
+                ev("idle"),  # ... and get a still waits
+            ],
+            id="getters-newest-first",
+        ),
+        pytest.param(
+            UNBOUNDED_FIFO,
+            [
+                ev("get", "a", mode="blocking"),
+                ev("idle"),
+                ev("put", 0, mode="nowait"),
+                ev("put_ok", 0),
+                ev("get", "b", mode="nowait"),
+                ev("get_ok", "b", item=0),  # took the item get a was waiting for
+                ev("idle"),
+            ],
+            id="get-nowait-steals",
+        ),
+    ],
+)
+def test_fifo_waiters_flags_an_overtaken_waiter(
+    params: dict[str, Any], events: list[Event]
+) -> None:
+    assert rules_broken(params, events) == {"QUEUE-FIFO-WAITERS"}
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param(
+            [
+                ev("put", 0, mode="nowait"),
+                ev("put_ok", 0),
+                ev("put", 1, mode="blocking"),
+                ev("idle"),
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=0),
+                ev("put", 2, mode="nowait"),
+                ev("put_full", 2),  # the slot is put 1's ...
+                ev("put_ok", 1),  # ... which records it only now
+                ev("idle"),
+            ],
+            id="nowait-refused-woken-putter-records-late",
+        ),
+        pytest.param(
+            [
+                *TWO_BLOCKED_PUTTERS,
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=0),
+                ev("put_ok", 1),
+                ev("get", "h", mode="nowait"),
+                ev("get_ok", "h", item=1),
+                ev("put_ok", 2),
+                ev("idle"),
+            ],
+            id="two-slots-freed-in-one-instant",
+        ),
+        pytest.param(
+            [
+                ev("put", 0, mode="nowait"),
+                ev("put_ok", 0),
+                ev("put", 1, mode="blocking"),
+                ev("put", 2, mode="blocking"),  # the same instant: not ordered
+                ev("idle"),
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=0),
+                ev("put_ok", 2),
+                ev("idle"),
+            ],
+            id="same-instant-putters-unordered",
+        ),
+        pytest.param(
+            [
+                *TWO_BLOCKED_PUTTERS,
+                ev("get", "g", mode="nowait"),
+                ev("get_ok", "g", item=0),
+                ev("put_ok", 2),
+                ev("put_cancelled", 1),  # put 1 was cancelled in that instant
+                ev("idle"),
+            ],
+            id="overtaken-waiter-cancelled",
+        ),
+    ],
+)
+def test_fifo_waiters_passes_waiters_served_in_order(events: list[Event]) -> None:
+    checker = TraceChecker([QueueChecker(FIFO)])
+    checker.feed_all(events)
+    assert {v.rule_id for v in checker.violations()} == set()
+    assert "QUEUE-FIFO-WAITERS" in checker.exercised()
+
+
+def test_fifo_waiters_is_judged_only_with_the_capability() -> None:
+    checker = TraceChecker([QueueChecker(BOUNDED)])
+    checker.feed_all(PUTTERS_OUT_OF_ORDER)
+    assert checker.violations() == []
+    assert "QUEUE-FIFO-WAITERS" not in checker.exercised()
+
+
+def test_fifo_waiters_waits_for_the_settled_instant_before_judging() -> None:
+    # Capacity 2: two slots freed in one instant admit puts 2 and 3 in order, but put 3's
+    # task happens to record its return first. By the next settled instant both have.
+    events = [
+        ev("put", 0, mode="nowait"),
+        ev("put_ok", 0),
+        ev("put", 1, mode="nowait"),
+        ev("put_ok", 1),
+        ev("put", 2, mode="blocking"),
+        ev("idle"),
+        ev("put", 3, mode="blocking"),
+        ev("idle"),
+        ev("get", "g", mode="nowait"),
+        ev("get_ok", "g", item=0),
+        ev("get", "h", mode="nowait"),
+        ev("get_ok", "h", item=1),
+        ev("put_ok", 3),
+        ev("put_ok", 2),
+        ev("idle"),
+    ]
+    assert rules_broken({**FIFO, "capacity": 2}, events) == set()
+    # Had put 2 still been waiting at that instant, put 3 would have overtaken it.
+    overtaken = [e for e in events if not (e.kind == "put_ok" and e.id == 2)]
+    assert "QUEUE-FIFO-WAITERS" in rules_broken({**FIFO, "capacity": 2}, overtaken)

@@ -114,7 +114,7 @@ def test_hypothesis_writes_nothing_in_the_working_directory(tmp_path: Path) -> N
         "--pattern",
         "rate",
         "--profile",
-        "ci",
+        "quick",
         "--report-dir",
         str(tmp_path / "r"),
         cwd=tmp_path,
@@ -129,7 +129,7 @@ WRONG = "examples.wrong_token_bucket:implementation"
 
 
 def _blob_of_rate_bound(tmp_path: Path) -> str:
-    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "ci"]
+    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "quick"]
     assert main([*args, "--report-dir", str(tmp_path)]) == 1
     report = json.loads((tmp_path / "conformance.json").read_text())
     [rule] = [r for r in report["implementations"][0]["rules"] if r["id"] == "RATE-BOUND"]
@@ -155,7 +155,7 @@ def test_replay_says_reproduced_fixed_or_invalid(
 def test_ignore_looks_past_a_known_failure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "ci"]
+    args = ["check", "--impl", WRONG, "--pattern", "rate", "--profile", "quick"]
     args += ["--report-dir", str(tmp_path)]
     assert main([*args, "--ignore", "RATE-BOUND"]) == 0
     assert "RATE-BOUND: ignored by --ignore" in capsys.readouterr().out

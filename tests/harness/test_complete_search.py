@@ -100,7 +100,7 @@ def spinning_uncapped() -> dict[str, Any]:
 
 
 def _verdicts(
-    spec: str, profile: Profile = PROFILES["ci"], **options: Any
+    spec: str, profile: Profile = PROFILES["quick"], **options: Any
 ) -> tuple[PatternRun, dict[str, RuleResult]]:
     implementation = load_implementation(f"{__name__}:{spec}")
     run = run_pattern(implementation, Pattern.RATE, profile, **options)
@@ -117,7 +117,7 @@ def _verdicts(
 )
 def test_a_found_failure_does_not_hide_the_other_rules(spec: str, hidden: str) -> None:
     spinning = spec.startswith("spinning")
-    run, results = _verdicts(spec, QUICK if spinning else PROFILES["ci"])
+    run, results = _verdicts(spec, QUICK if spinning else PROFILES["quick"])
     found = "NO-HANG" if spinning else "NO-CRASH"
     assert run.error is None
     assert results[found].verdict is Verdict.FAIL
@@ -128,7 +128,7 @@ def test_only_a_complete_search_counts_toward_pass() -> None:
     run, results = _verdicts("crashing_polling")
     assert run.complete, "the last search ran its whole budget"
     assert run.searches >= 2, "a search that found the crash, then at least one more"
-    budget = PROFILES["ci"].max_examples
+    budget = PROFILES["quick"].max_examples
     # NO-LEAK is judged in every example of the complete search, and only those count.
     assert results["NO-LEAK"].verdict is Verdict.PASS
     assert results["NO-LEAK"].examples == run.judged["NO-LEAK"] == budget
@@ -168,7 +168,7 @@ def test_ignored_rules_are_unknown_and_the_rest_are_judged() -> None:
 def test_ignoring_the_only_failure_lets_the_gate_pass() -> None:
     implementation = load_implementation("examples.wrong_token_bucket:implementation")
     [run] = run_patterns(
-        implementation, [Pattern.RATE], PROFILES["ci"], jobs=1, ignore=frozenset({"RATE-BOUND"})
+        implementation, [Pattern.RATE], PROFILES["quick"], jobs=1, ignore=frozenset({"RATE-BOUND"})
     )
     results = verdicts(implementation, [run])
     by_id = {x.rule.id: x for x in results}

@@ -134,7 +134,7 @@ def test_cli_check_flags_a_broken_queue_and_writes_reports(
             "--pattern",
             "queue",
             "--profile",
-            "ci",
+            "quick",
             "--jobs",
             "1",
             "--report-dir",
@@ -277,7 +277,7 @@ def test_guard_rules_catch_broken_implementations(spec: str, rule_id: str) -> No
     from harness.search.models.queue import QueueModel
 
     implementation = load_implementation(f"tests.harness.test_core:{spec}")
-    outcome = search_model(QueueModel, implementation, PROFILES["ci"])
+    outcome = search_model(QueueModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert rule_id in outcome.failures, sorted(outcome.failures)
 

@@ -107,3 +107,14 @@ def test_trace_format_lists_every_kind_the_checkers_read(pattern: Pattern) -> No
         if f"`{kind}`" not in section and f"`{kind}`" not in shared
     }
     assert not missing, f"docs/trace-format.md does not describe {sorted(missing)} for {pattern}"
+
+
+@pytest.mark.parametrize("pattern", list(Pattern), ids=str)
+def test_each_page_states_every_rules_timing_and_ordering_demands(pattern: Pattern) -> None:
+    """A rule added to a pattern without saying when it must hold makes its page fail."""
+    text = (PAGES / f"{pattern}.md").read_text(encoding="utf-8")
+    assert "## Timing and ordering demands" in text, pattern
+    section = text.split("## Timing and ordering demands", 1)[1].split("\n## ", 1)[0]
+    for rule in RULES.values():
+        if rule.pattern is pattern:
+            assert rule.id in section, rule.id

@@ -152,7 +152,7 @@ def test_a_correct_bucket_without_epsilon_passes_every_rate_rule(spec: str) -> N
     # Before: NO-HANG "livelock: 200001 ... without settling" after a 50 s (asyncio) or 175 s
     # (trio) search; the tiny sleeps never moved virtual time on.
     implementation = load_implementation(f"{__name__}:{spec}")
-    outcome = search_model(RateModel, implementation, PROFILES["ci"])
+    outcome = search_model(RateModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert {rule: c.message for rule, c in outcome.failures.items()} == {}
     assert "RATE-BOUND" in outcome.exercised

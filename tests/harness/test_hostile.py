@@ -75,10 +75,15 @@ def test_a_factory_returning_junk_is_a_crash_that_says_so(
     assert expected in counterexample["message"]
 
 
-def test_a_missing_method_the_harness_calls_is_a_crash() -> None:
-    counterexample = crash_of(judged("bucket_lacks_try_acquire", "rate"))
-    assert "has no attribute 'try_acquire'" in counterexample["message"]
-    assert any("try_acquire" in step for step in counterexample["steps"])
+def test_a_missing_optional_method_is_no_crash_and_the_rest_is_judged() -> None:
+    results = judged("bucket_lacks_try_acquire", "rate")
+    for rule in ("NO-CRASH", "RATE-BOUND", "RATE-NO-OVERTHROTTLE"):
+        assert results[rule].verdict is Verdict.PASS, (rule, results[rule])
+
+
+def test_an_attribute_error_from_inside_a_method_is_a_crash() -> None:
+    counterexample = crash_of(judged("queue_len_typo", "queue"))
+    assert "has no attribute 'items'" in counterexample["message"]
 
 
 # -- methods that end the process or fake a Ctrl-C ----------------------------------------------

@@ -13,7 +13,7 @@ RULES = {r.id for r in rules_for(Pattern.GROUP)} - {"METRICS-CONSISTENT"}
 
 def test_reference_passes_every_group_rule() -> None:
     outcome = search_model(
-        GroupModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        GroupModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, {k: v.render() for k, v in outcome.failures.items()}
@@ -24,7 +24,7 @@ def test_a_broken_group_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.group:keeps_last_error")
-    outcome = search_model(GroupModel, implementation, PROFILES["ci"])
+    outcome = search_model(GroupModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "GROUP-FIRST-ERROR" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["GROUP-FIRST-ERROR"]

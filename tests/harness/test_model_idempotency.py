@@ -13,7 +13,7 @@ RULES = {r.id for r in rules_for(Pattern.IDEMPOTENCY)} - {"METRICS-CONSISTENT"}
 
 def test_reference_passes_every_idempotency_rule() -> None:
     outcome = search_model(
-        IdempotencyModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        IdempotencyModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, {k: v.render() for k, v in outcome.failures.items()}
@@ -24,7 +24,7 @@ def test_a_broken_sink_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.idempotency:keyed_on_value")
-    outcome = search_model(IdempotencyModel, implementation, PROFILES["ci"])
+    outcome = search_model(IdempotencyModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "IDEMPOTENT-EFFECT" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["IDEMPOTENT-EFFECT"]

@@ -12,7 +12,7 @@ ORDERING_RULES = {r.id for r in rules_for(Pattern.ORDERING)} - {"METRICS-CONSIST
 
 def test_reference_passes_every_ordering_rule() -> None:
     outcome = search_model(
-        OrderingModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        OrderingModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, {k: v.render() for k, v in outcome.failures.items()}
@@ -24,7 +24,7 @@ def test_a_broken_reorderer_yields_a_minimal_replayable_counterexample() -> None
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.ordering:emits_early")
-    outcome = search_model(OrderingModel, implementation, PROFILES["ci"])
+    outcome = search_model(OrderingModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "ORDER-RESTORED" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["ORDER-RESTORED"]

@@ -12,7 +12,7 @@ POOL_RULES = {r.id for r in rules_for(Pattern.POOL)}
 
 def test_reference_passes_every_pool_rule() -> None:
     outcome = search_model(
-        PoolModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        PoolModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, {r: c.render() for r, c in outcome.failures.items()}
@@ -23,7 +23,7 @@ def test_a_broken_pool_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.pool:drops_failed_jobs")
-    outcome = search_model(PoolModel, implementation, PROFILES["ci"])
+    outcome = search_model(PoolModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "POOL-EXACTLY-ONCE" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["POOL-EXACTLY-ONCE"]

@@ -12,7 +12,7 @@ QUEUE_RULES = {r.id for r in rules_for(Pattern.QUEUE)}
 
 def test_reference_passes_every_queue_rule() -> None:
     outcome = search_model(
-        QueueModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        QueueModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}
@@ -23,7 +23,7 @@ def test_a_broken_queue_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.queue:lifo")
-    outcome = search_model(QueueModel, implementation, PROFILES["ci"])
+    outcome = search_model(QueueModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "QUEUE-FIFO" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["QUEUE-FIFO"]

@@ -12,7 +12,7 @@ RATE_RULES = {r.id for r in rules_for(Pattern.RATE)}
 
 def test_reference_passes_every_rate_rule() -> None:
     outcome = search_model(
-        RateModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        RateModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, "\n\n".join(c.render() for c in outcome.failures.values())
@@ -23,7 +23,7 @@ def test_a_broken_limiter_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.rate:uncapped_refill")
-    outcome = search_model(RateModel, implementation, PROFILES["ci"])
+    outcome = search_model(RateModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "RATE-BOUND" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["RATE-BOUND"]

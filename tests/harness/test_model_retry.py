@@ -12,7 +12,7 @@ RULES = {r.id for r in rules_for(Pattern.RETRY)}
 
 def test_reference_passes_every_retry_rule() -> None:
     outcome = search_model(
-        RetryModel, load_implementation("reference.plugin:implementation"), PROFILES["ci"]
+        RetryModel, load_implementation("reference.plugin:implementation"), PROFILES["quick"]
     )
     assert outcome.error is None
     assert outcome.failures == {}, {k: v.render() for k, v in outcome.failures.items()}
@@ -23,7 +23,7 @@ def test_a_broken_retrier_yields_a_minimal_replayable_counterexample() -> None:
     # Every mutant is checked through the CLI by tests/mutants/test_kill.py; this one checks
     # the shape of what the search hands back.
     implementation = load_implementation("tests.mutants.retry:raises_first_error")
-    outcome = search_model(RetryModel, implementation, PROFILES["ci"])
+    outcome = search_model(RetryModel, implementation, PROFILES["quick"])
     assert outcome.error is None
     assert "RETRY-LAST-ERROR" in outcome.failures, f"found only {sorted(outcome.failures)}"
     counterexample = outcome.failures["RETRY-LAST-ERROR"]

@@ -301,6 +301,7 @@ def test_the_model_params_of_every_pattern_are_accepted() -> None:
         Pattern.ORDERING: {"factory": "reorderer", "window": 4},
         Pattern.RATE: {"factory": "leaky_bucket", "interval": 0.25, "weighted": False},
         Pattern.BATCH: {"factory": "batcher", "max_size": 5, "max_age": 0.1},
+        Pattern.CONCURRENCY: {"factory": "concurrency_limiter", "limit": 3, "fifo": True},
     }
     for pattern, params in samples.items():
         assert check_recorded(pattern, {"pattern": str(pattern), **params}, where="params.")

@@ -104,7 +104,7 @@ def test_a_violation_found_in_a_child_fails_the_check(tmp_path: Path) -> None:
             "--impl",
             "examples.wrong_token_bucket:implementation",
             "--profile",
-            "ci",
+            "quick",
             "--jobs",
             "2",
             "--report-dir",

@@ -54,7 +54,7 @@ def _wrong() -> Implementation:
 @functools.cache
 def _blob() -> tuple[str, tuple[str, ...]]:
     """RATE-BOUND's replay blob and minimal steps, as ``poolcheck check`` reports them."""
-    outcome = search_model(RateModel, _wrong(), PROFILES["ci"])
+    outcome = search_model(RateModel, _wrong(), PROFILES["quick"])
     found = outcome.failures["RATE-BOUND"]
     assert found.blob is not None
     return found.blob, tuple(found.steps)

@@ -13,7 +13,17 @@ def test_a_failure_shows_its_drawn_parameters_and_steps(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = "examples.wrong_token_bucket:implementation"
-    args = ["check", "--impl", spec, "--profile", "ci", "--pattern", "rate", "--pattern", "queue"]
+    args = [
+        "check",
+        "--impl",
+        spec,
+        "--profile",
+        "quick",
+        "--pattern",
+        "rate",
+        "--pattern",
+        "queue",
+    ]
     assert main([*args, "--report-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "params: factory='token_bucket', rate=" in out
@@ -45,7 +55,7 @@ def test_the_implementations_output_is_shown_for_the_minimal_example_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = f"{__name__}:chatty_bucket"
-    code = main(["check", "--impl", spec, "--profile", "ci", "--report-dir", str(tmp_path)])
+    code = main(["check", "--impl", spec, "--profile", "quick", "--report-dir", str(tmp_path)])
     assert code == 1
     out = capsys.readouterr().out
     # One example's worth, not one line per example searched.

@@ -70,6 +70,24 @@ def bucket_lacks_try_acquire() -> dict[str, Any]:
     return _trio("acquire-only-bucket", token_bucket=AcquireOnlyBucket)
 
 
+class QueueWithoutLength:
+    """A queue whose ``__len__`` reads an attribute it never set (a typo'd field name)."""
+
+    def __init__(self) -> None:
+        self.queue: UnboundedQueue[Any] = UnboundedQueue()
+        self.put, self.get = self.queue.put, self.queue.get
+        self.put_nowait, self.get_nowait = self.queue.put_nowait, self.queue.get_nowait
+        self.close = self.queue.close
+
+    def __len__(self) -> int:
+        return len(self.items)  # type: ignore[attr-defined]
+
+
+def queue_len_typo() -> dict[str, Any]:
+    """``len(queue)`` raises AttributeError from inside the implementation."""
+    return _trio("typo-queue", unbounded_queue=QueueWithoutLength)
+
+
 def bucket_lacks_acquire() -> dict[str, Any]:
     """``token_bucket()`` returns an object without ``acquire``."""
     return _trio("half-bucket", token_bucket=HalfBucket)
@@ -268,6 +286,7 @@ __all__ = [
     "declaration_interrupts",
     "group_raises_cancelled",
     "pool_factory_returns_none",
+    "queue_len_typo",
     "queue_put_nowait_exits",
     "queue_put_nowait_generator_exit",
     "queue_put_nowait_interrupts",

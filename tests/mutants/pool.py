@@ -20,6 +20,7 @@ def _with_pool(
     cls: type[WorkerPool[Any, Any]],
     *,
     extra_workers: int = 0,
+    extra_jobs_buffer: int = 0,
     honour_timeout: bool = True,
     timeout_scale: float = 1.0,
 ) -> Any:
@@ -34,7 +35,7 @@ def _with_pool(
         return cls(
             handler,
             workers=workers + extra_workers,
-            jobs_buffer=jobs_buffer,
+            jobs_buffer=jobs_buffer + extra_jobs_buffer,
             results_buffer=results_buffer,
             job_timeout=(
                 job_timeout * timeout_scale if job_timeout is not None and honour_timeout else None
@@ -376,3 +377,66 @@ class _TimeoutAsError(WorkerPool[Any, Any]):
 def timeout_reported_as_error() -> Any:
     """Stops a job at its timeout but reports it as an ordinary error, not timed out."""
     return _with_pool(_TimeoutAsError)
+
+
+# -- POOL-BACKPRESSURE --------------------------------------------------------------------
+
+
+@mutant("POOL-BACKPRESSURE")
+def off_by_one_jobs_buffer() -> Any:
+    """The jobs buffer is made with ``jobs_buffer + 1`` slots: one job too many is accepted."""
+    return _with_pool(_PlainPool, extra_jobs_buffer=1)
+
+
+class NeverRefuses(_PlainPool):
+    def submit_nowait(self, id: Hashable, payload: Any) -> None:
+        try:
+            super().submit_nowait(id, payload)
+        except trio.WouldBlock:
+            # "Never drop work": a full buffer takes the job anyway, so nothing pushes back.
+            self._jobs._buffer.append((id, payload))
+            self._jobs._count_put()
+
+
+@mutant("POOL-BACKPRESSURE")
+def submit_nowait_never_refuses() -> Any:
+    """``submit_nowait`` appends to a full jobs buffer instead of refusing: no backpressure."""
+    return _with_pool(NeverRefuses)
+
+
+class RefusesOneEarly(_PlainPool):
+    def submit_nowait(self, id: Hashable, payload: Any) -> None:
+        jobs = self._jobs
+        if not jobs.closed and len(jobs) >= (jobs.capacity or 0) - 1:  # ">= capacity - 1"
+            raise trio.WouldBlock
+        super().submit_nowait(id, payload)
+
+
+@mutant("POOL-BACKPRESSURE")
+def submit_nowait_refuses_early() -> Any:
+    """``submit_nowait`` says full one slot early, while the jobs buffer still has room."""
+    return _with_pool(RefusesOneEarly)
+
+
+class WaitsForEmptyBuffer(_PlainPool):
+    async def submit(self, id: Hashable, payload: Any) -> None:
+        jobs = self._jobs
+        if not len(jobs) or jobs.closed:
+            await super().submit(id, payload)
+            return
+        # "Wait until the workers have caught up": parks behind any queued job, room or not,
+        # and is let in only by the next job a worker takes.
+        task = trio.lowlevel.current_task()
+        jobs._putters[task] = (id, payload)
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            del jobs._putters[task]
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+@mutant("POOL-BACKPRESSURE")
+def submit_waits_for_empty_buffer() -> Any:
+    """A blocking ``submit`` waits whenever a job is queued, although the buffer has room."""
+    return _with_pool(WaitsForEmptyBuffer)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+from outcome import Value
 
-from reference.queues import BoundedQueue, DroppingQueue, DropPolicy
+from reference.queues import BoundedQueue, DroppingQueue, DropPolicy, QueueClosed
 from tests.mutants._base import mutant, reference_with
 
 
@@ -237,3 +238,114 @@ class UncountedDrops(DroppingQueue[Any]):
 def uncounted_drops() -> Any:
     """Sheds load but never counts it in the ``drops`` counter."""
     return _dropping(UncountedDrops)
+
+
+# -- QUEUE-FIFO-WAITERS ------------------------------------------------------------------------
+class LifoPutters(BoundedQueue[Any]):
+    def _admit_putters(self) -> None:
+        while self._putters and len(self._buffer) < self._limit:
+            task, item = self._putters.popitem(last=True)  # last=True for last=False
+            self._buffer.append(item)
+            self._count_put()
+            trio.lowlevel.reschedule(task)
+
+
+class LifoGetters(BoundedQueue[Any]):
+    def put_nowait(self, item: Any) -> None:
+        if self._getters and not self._closed:
+            task, _ = self._getters.popitem(last=True)  # the newest getter is served first
+            self._count_put()
+            self._gets += 1
+            trio.lowlevel.reschedule(task, Value(item))
+            return
+        super().put_nowait(item)
+
+
+class _Woken:
+    """What a waiter is rescheduled with when it is only told to try again."""
+
+
+class WakesPuttersToRetry(BoundedQueue[Any]):
+    """asyncio.Queue's design: a freed slot wakes the first putter, which must then retry."""
+
+    def _admit_putters(self) -> None:
+        if self._putters and len(self._buffer) < self._limit:
+            task, _ = self._putters.popitem(last=False)
+            trio.lowlevel.reschedule(task, Value(_Woken))
+
+    async def put(self, item: Any) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                self.put_nowait(item)  # anyone may take the slot before the woken putter runs
+            except trio.WouldBlock:
+                pass
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return
+            task = trio.lowlevel.current_task()
+            self._putters[task] = item  # back of the line
+
+            def abort(_: trio.lowlevel.RaiseCancelT, task: Any = task) -> trio.lowlevel.Abort:
+                del self._putters[task]
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+class WakesGettersToRetry(BoundedQueue[Any]):
+    """The same design on the get side: an item wakes the first getter, which must retry."""
+
+    def put_nowait(self, item: Any) -> None:
+        if self._closed:
+            raise QueueClosed("put into a closed queue")
+        if len(self._buffer) >= self._limit:
+            raise trio.WouldBlock
+        self._buffer.append(item)
+        self._count_put()
+        if self._getters:
+            task, _ = self._getters.popitem(last=False)
+            trio.lowlevel.reschedule(task, Value(_Woken))
+
+    async def get(self) -> Any:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                item = self.get_nowait()  # anyone may take the item before the woken getter
+            except trio.WouldBlock:
+                pass
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return item
+            task = trio.lowlevel.current_task()
+            self._getters[task] = None  # back of the line
+
+            def abort(_: trio.lowlevel.RaiseCancelT, task: Any = task) -> trio.lowlevel.Abort:
+                del self._getters[task]
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+@mutant("QUEUE-FIFO-WAITERS")
+def lifo_putters() -> Any:
+    """Parked putters are admitted newest first (``popitem(last=True)``) when room appears."""
+    return _bounded(LifoPutters)
+
+
+@mutant("QUEUE-FIFO-WAITERS")
+def lifo_getters() -> Any:
+    """An item is handed to the getter that began waiting last, not the one waiting longest."""
+    return _bounded(LifoGetters)
+
+
+@mutant("QUEUE-FIFO-WAITERS")
+def put_nowait_overtakes_woken_putter() -> Any:
+    """A freed slot only wakes the first putter: a ``put_nowait`` in the same instant takes it."""
+    return _bounded(WakesPuttersToRetry)
+
+
+@mutant("QUEUE-FIFO-WAITERS")
+def get_nowait_steals_from_woken_getter() -> Any:
+    """A new item only wakes the first getter: a ``get_nowait`` in the same instant takes it."""
+    return _bounded(WakesGettersToRetry)

@@ -500,3 +500,24 @@ def test_submit_many_backpressure_and_order() -> None:
 def test_pool_validation() -> None:
     with pytest.raises(ValueError, match="workers"):
         WorkerPool(square, workers=0)
+
+
+def test_a_zero_job_timeout_is_a_deadline_at_the_start() -> None:
+    # Go's context.WithTimeout(ctx, 0): a job that waits at all times out at once; one that
+    # never reaches a checkpoint finishes. 0 is not "no timeout" (that is None).
+    async def job(d: float) -> float:
+        if d:
+            await trio.sleep(d)
+        return d
+
+    async def main() -> None:
+        async with WorkerPool(job, workers=2, job_timeout=0) as pool:
+            await trio.sleep(1)
+            await pool.submit("waits", 5.0)
+            await pool.submit("instant", 0.0)
+            pool.close()
+            got = {r.id: (r.status, trio.current_time()) async for r in pool.results}
+        assert got == {"waits": ("timeout", 1.0), "instant": ("ok", 1.0)}
+        assert pool.metrics.snapshot().counter("jobs_timed_out") == 1
+
+    run_virtual(main)

@@ -356,3 +356,44 @@ def test_deficit_below_clock_resolution_still_advances_time() -> None:
         assert trio.current_time() == before
 
     run_virtual(main)
+
+
+# -- boundary values (docs/patterns/rate.md) ----------------------------------------------------
+
+
+def test_a_weight_above_the_burst_is_refused_at_once_and_holds_up_nobody() -> None:
+    admitted: list[float] = []
+
+    async def main() -> None:
+        bucket = TokenBucket(rate=1, burst=2)
+        assert bucket.try_acquire(2)  # empty now: the next token is due at t=1
+
+        async def waiter() -> None:
+            await bucket.acquire(1)
+            admitted.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await settle()
+            with trio.fail_after(0.5), pytest.raises(ValueError, match="weight"):
+                await bucket.acquire(3)  # never admissible: refused, not queued
+            assert trio.current_time() == 0.0
+            with pytest.raises(ValueError, match="weight"):
+                bucket.try_acquire(3)
+
+    run_virtual(main)
+    assert admitted == [pytest.approx(1.0)]  # the waiter behind was not held up
+
+
+def test_a_gate_refuses_a_weight_above_the_burst_without_counting_it() -> None:
+    async def main() -> None:
+        metrics = Metrics()
+        gate = SheddingGate(rate=1, burst=1, metrics=metrics)
+        with pytest.raises(ValueError, match="weight"):
+            gate.try_admit(2)
+        snapshot = metrics.snapshot()
+        assert snapshot.counter(ADMISSIONS) == 0
+        assert snapshot.counter(REJECTIONS) == 0
+        assert gate.try_admit(1)  # the token was not touched
+
+    run_virtual(main)

@@ -207,3 +207,47 @@ def test_max_attempts_must_be_positive() -> None:
             await retry(ok, max_attempts=0)
 
     run_virtual(main)
+
+
+# -- boundary values (docs/patterns/retry.md) ---------------------------------------------------
+
+
+def test_zero_attempts_is_refused_without_calling_fn() -> None:
+    calls = 0
+
+    async def fn() -> int:
+        nonlocal calls
+        calls += 1
+        return 1
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="max_attempts"):
+            await retry(fn, max_attempts=0)
+
+    run_virtual(main)
+    assert calls == 0  # 0 is neither "no limit" nor "at least one"
+
+
+def test_five_thousand_attempts_run_to_the_end_past_the_power_overflow() -> None:
+    # The smallest float as base: 2.0**(n-1) overflows at attempt 1025 while the delay is still
+    # 2**-50, and the cap of 1 ms is reached only near attempt 1065.
+    backoff = Backoff(base=5e-324, factor=2.0, cap=0.001, jitter="none")
+    starts: list[float] = []
+    metrics = Metrics()
+
+    async def fn() -> int:
+        starts.append(trio.current_time())
+        raise Boom(len(starts))
+
+    async def main() -> None:
+        with pytest.raises(Boom) as caught:
+            await retry(fn, max_attempts=5000, backoff=backoff, metrics=metrics)
+        assert caught.value.args == (5000,)  # the last attempt's own error
+        assert metrics.snapshot().counter(RETRIES) == 4999
+
+    run_virtual(main)
+    assert len(starts) == 5000
+    # The delay after attempt 1025 is exactly 2**-50 (not the cap, not 0), the last ones 1 ms.
+    assert starts[1025] - starts[1024] == pytest.approx(2.0**-50, rel=1e-6)
+    assert starts[-1] - starts[-2] == pytest.approx(0.001)
+    assert starts[-1] == pytest.approx(sum(backoff.nominal(n) for n in range(1, 5000)))

@@ -140,7 +140,7 @@ TIMES = [
     ("pool", "load", "deadline", 1e6 * 1.001),
     ("pool", "load", "deadline", 1e-9),
     ("pool", "params", "job_timeout", 1e7),
-    ("pool", "params", "job_timeout", 1e-9),
+    ("pool", "params", "job_timeout", -1e-9),  # 0 is a boundary value: a deadline at the start
     ("leaky", "params", "interval", 1e7),
     ("leaky", "params", "interval", 1e-9),
     ("batch", "params", "max_age", 1e7),

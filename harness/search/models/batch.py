@@ -92,7 +92,7 @@ class BatchModel(Model):
         if self.driver.closed:
             return
         self.session.step("close()")
-        self.driver.close()
+        await self.driver.close()
 
     async def advance(self) -> None:
         """Let time pass by an amount chosen around ``max_age``."""

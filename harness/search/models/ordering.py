@@ -70,7 +70,7 @@ class OrderingModel(Model):
     async def close(self) -> None:
         """Operation: close the producer side."""
         self.session.step("close()")
-        self.driver.close()
+        await self.driver.close()
 
     async def teardown(self) -> None:
         """Fill the gaps, close, and wait for the consumer to see the end."""
@@ -82,5 +82,5 @@ class OrderingModel(Model):
                     self._spawn_put(seq)
                 await self.session.settle()
             self.session.step("close()")
-            self.driver.close()
+            await self.driver.close()
         await self.driver.wait_end()

@@ -21,8 +21,9 @@ from harness.search.model import Model, Session
 
 #: Job durations: none equals a timeout below, so "timed out" is never a tie.
 DURATIONS = (0.0, 0.5, 1.0, 2.0)
-#: Per-job timeouts drawn when the implementation declares ``job_timeout``.
-TIMEOUTS = (None, 0.75, 1.5)
+#: Per-job timeouts drawn when the implementation declares ``job_timeout``; 0 is a boundary:
+#: a deadline at the job's start (docs/patterns/pool.md), a tie only with a 0 s job.
+TIMEOUTS = (None, 0.75, 1.5, 0.0)
 
 
 class PoolModel(Model):
@@ -46,10 +47,15 @@ class PoolModel(Model):
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
-        """Draw a few workers and small buffers (so backpressure is reached) and a timeout."""
+        """Draw a few workers and small buffers (so backpressure is reached) and a timeout.
+
+        ``workers`` and ``jobs_buffer`` start at 1 (0 is outside the contract), ``results_buffer``
+        at 0; a ``job_timeout`` of 0 is drawn unless the declaration's ``supports`` leaves it out.
+        """
         timeout = None
         if implementation.has("job_timeout"):
-            timeout = data.draw(st.sampled_from(TIMEOUTS), label="job_timeout")
+            timeouts = [t for t in TIMEOUTS if implementation.supported("job_timeout", t)]
+            timeout = data.draw(st.sampled_from(timeouts), label="job_timeout")
         return {
             "pattern": "pool",
             "factory": "worker_pool",
@@ -68,13 +74,16 @@ class PoolModel(Model):
         """
         ops: dict[str, Callable[[], Awaitable[None]]] = {
             "submit": self.submit,
-            "submit_nowait": self.submit_nowait,
             "close": self.close,
             "advance": self.advance,
         }
+        pool = self.driver.pool
+        if self.driver.has(pool, "submit_nowait"):
+            ops["submit_nowait"] = self.submit_nowait
         if self.session.runtime.interruptible:
-            ops["cancel"] = self.cancel
             ops["cancel_submit"] = self.cancel_submit
+            if self.driver.has(pool, "cancel"):
+                ops["cancel"] = self.cancel
         return ops
 
     async def teardown(self) -> None:
@@ -83,7 +92,11 @@ class PoolModel(Model):
         if driver.block is None or driver.block.done.is_set():
             return
         mode = "cancel" if driver.cancelled else "drain"
-        if not driver.cancelled and self.session.runtime.interruptible:
+        if (
+            not driver.cancelled
+            and self.session.runtime.interruptible
+            and "cancel" not in self.session.lacking
+        ):
             mode = self.session.draw(st.sampled_from(["drain", "cancel"]), label="teardown")
         if mode == "cancel" and not driver.cancelled:
             await self.cancel()
@@ -113,7 +126,7 @@ class PoolModel(Model):
         """Submit without waiting: accepted, refused as full, or refused as closed."""
         job_id, duration, raises = job = self._draw_job()
         self.session.step(f"submit_nowait({job_id}, duration={duration:g}, raises={raises})")
-        self.driver.submit_nowait(*job)
+        await self.driver.submit_nowait(*job)
 
     async def cancel_submit(self) -> None:
         """Cancel one blocking submit that still waits for room, if any."""
@@ -125,9 +138,9 @@ class PoolModel(Model):
     async def close(self) -> None:
         """No more jobs: the pool drains, then ends its results."""
         self.session.step("close()")
-        self.driver.close()
+        await self.driver.close()
 
     async def cancel(self) -> None:
         """Stop now: running jobs are cancelled and no job starts afterwards."""
         self.session.step("cancel()")
-        self.driver.cancel()
+        await self.driver.cancel()

@@ -5,7 +5,9 @@ events. Each example draws one of the implementation's queue factories (unbounde
 or dropping with a drawn policy) and a small capacity, so that "full" is reached often.
 Blocking puts and gets run in harness tasks, without a deadline (a queue may rightly stay full
 or empty for the rest of an example), and can be cancelled later; a dropping queue is driven
-only with non-blocking calls, which makes its drop accounting exact at every step. Items are
+only with non-blocking calls, which makes its drop accounting exact at every step. A few
+operations make two calls in one instant, with no settle between them (a hand-off to a waiter
+raced by a cancellation of that waiter or by a non-blocking call of the same side). Items are
 the integers 0, 1, 2, ... in put order; getters are numbered the same way.
 """
 
@@ -44,6 +46,8 @@ class QueueModel(Model):
         "close": 1,
         "put_racing_cancel": 2,
         "get_racing_cancel": 2,
+        "get_racing_put_nowait": 2,
+        "put_racing_get_nowait": 2,
     }
     driver: QueueDriver
 
@@ -63,15 +67,23 @@ class QueueModel(Model):
         policy = None
         if factory == "dropping_queue":
             policy = data.draw(st.sampled_from(["newest", "oldest"]), label="policy")
-        return {"pattern": "queue", "factory": factory, "capacity": capacity, "policy": policy}
+        return {
+            "pattern": "queue",
+            "factory": factory,
+            "capacity": capacity,
+            "policy": policy,
+            # Not drawn: whether QUEUE-FIFO-WAITERS is judged (the declared capability).
+            "fifo_waiters": implementation.has("fifo_waiters"),
+        }
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """Dropping queues get only non-blocking operations; the others get both kinds."""
         ops: dict[str, Callable[[], Awaitable[None]]] = {
             "get_nowait": self.get_nowait,
-            "close": self.close,
             "advance": self.advance,
         }
+        if self.driver.has(self.driver.queue, "close"):
+            ops["close"] = self.close
         if self.driver.dropping:
             ops["offer"] = self.offer
         else:
@@ -83,12 +95,14 @@ class QueueModel(Model):
                 cancel_get=self.cancel_get,
                 put_racing_cancel=self.put_racing_cancel,
                 get_racing_cancel=self.get_racing_cancel,
+                get_racing_put_nowait=self.get_racing_put_nowait,
+                put_racing_get_nowait=self.put_racing_get_nowait,
             )
         return ops
 
     async def teardown(self) -> None:
         """Close, let blocked tasks finish, and drain what remains."""
-        if not self.driver.closed:
+        if not self.driver.closed and "close" not in self.session.lacking:
             await self.close()
         await self.session.settle()
         for _ in range(MAX_DRAIN):
@@ -161,7 +175,32 @@ class QueueModel(Model):
         await self.get_nowait()
         await self.cancel_put()
 
+    async def get_racing_put_nowait(self) -> None:
+        """Free a slot for a blocked putter and try to take it with a ``put_nowait``, at once.
+
+        The slot is the blocked putter's: a queue that only wakes it lets the newcomer in
+        first (QUEUE-FIFO-WAITERS). With no putter waiting, a put is started first and left
+        to block (it returns at once if the queue has room).
+        """
+        if not self.driver.putting:
+            await self.put()
+            await self.session.settle()
+        await self.get_nowait()
+        await self.put_nowait()
+
+    async def put_racing_get_nowait(self) -> None:
+        """Hand an item to a waiting getter and try to take it with a ``get_nowait``, at once.
+
+        The item is the waiting getter's. With no getter waiting, one is started first and
+        left to block (it returns at once if the queue holds an item).
+        """
+        if not self.driver.getting:
+            await self.get()
+            await self.session.settle()
+        await self.put_nowait()
+        await self.get_nowait()
+
     async def close(self) -> None:
         """Close the queue (the producer side)."""
         self.session.step("close()")
-        self.driver.close()
+        await self.driver.close()

@@ -53,7 +53,12 @@ class RateModel(Model):
 
     @classmethod
     def draw_params(cls, data: st.DataObject, implementation: Implementation) -> dict[str, Any]:
-        """Draw the factory and its rate and burst, or its interval."""
+        """Draw the factory and its rate and burst (1 included), or its interval.
+
+        With ``weighted_acquire`` the weights drawn later reach one above the burst (a weight
+        the bucket can never hold, to be refused), unless the declaration's ``supports`` says
+        ``{"weight": {"max": "burst"}}``.
+        """
         available = [name for name in cls.factories() if name in implementation.factories]
         factory = data.draw(st.sampled_from(available), label="factory")
         params: dict[str, Any] = {"pattern": "rate", "factory": factory}
@@ -72,7 +77,9 @@ class RateModel(Model):
         if self.driver.gate:
             ops["try_admit"] = self.try_admit
         else:
-            ops.update(acquire=self.acquire, cancel=self.cancel, try_acquire=self.try_acquire)
+            ops.update(acquire=self.acquire, cancel=self.cancel)
+            if self.driver.has(self.driver.limiter, "try_acquire"):
+                ops["try_acquire"] = self.try_acquire
         return ops
 
     async def teardown(self) -> None:
@@ -83,7 +90,9 @@ class RateModel(Model):
         if not self.driver.weighted:
             return 1
         burst = int(self.driver.params["burst"])
-        return self.session.draw(st.integers(1, burst), label="weight")
+        # One above the burst too (never admissible: docs/patterns/rate.md), unless declared out.
+        over = self.implementation.supported("weight", burst + 1, self.driver.params)
+        return self.session.draw(st.integers(1, burst + over), label="weight")
 
     # -- operations ------------------------------------------------------------------------
     async def advance(self) -> None:
@@ -94,7 +103,8 @@ class RateModel(Model):
     async def acquire(self) -> None:
         """Start a blocking acquire in its own task (a try_acquire when the line is long)."""
         if len(self.driver.waiting) >= MAX_WAITERS:
-            await self.try_acquire()
+            if "try_acquire" not in self.session.lacking:
+                await self.try_acquire()
             return
         waiter = next(self.waiter_ids)
         weight = self._weight()
@@ -112,14 +122,14 @@ class RateModel(Model):
 
     async def try_acquire(self) -> None:
         """A non-blocking acquire."""
-        self._probe("try_acquire", self.driver.try_acquire)
+        await self._probe("try_acquire", self.driver.try_acquire)
 
     async def try_admit(self) -> None:
         """A gate decision."""
-        self._probe("try_admit", self.driver.try_admit)
+        await self._probe("try_admit", self.driver.try_admit)
 
-    def _probe(self, via: str, probe: Callable[[int, int], bool]) -> None:
+    async def _probe(self, via: str, probe: Callable[[int, int], Awaitable[bool]]) -> None:
         number = next(self.probe_ids)
         weight = self._weight()
         self.session.step(f"{via}({weight}) #{number}")
-        probe(number, weight)
+        await probe(number, weight)

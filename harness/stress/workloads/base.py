@@ -162,7 +162,10 @@ class Workload:
         raise NotImplementedError
 
     async def produce(
-        self, on_cancel: Callable[[], None] | None = None, *, stop_producers: bool = False
+        self,
+        on_cancel: Callable[[], Awaitable[None] | None] | None = None,
+        *,
+        stop_producers: bool = False,
     ) -> None:
         """Run the scenario's ``producers`` copies of :meth:`producer` until each returns.
 
@@ -174,8 +177,9 @@ class Workload:
 
             async def canceller() -> None:
                 await self.ctx.cancel_event.wait()
-                if on_cancel is not None:
-                    on_cancel()
+                outcome = on_cancel() if on_cancel is not None else None
+                if outcome is not None:
+                    await outcome
                 if stop_producers:
                     producers.cancel()
 

@@ -52,7 +52,7 @@ class BatchWorkload(Workload):
         driver = self.driver
         await driver.setup()
         await self.produce()
-        driver.close()
+        await driver.close()
         await driver.finish()
 
     # -- what it measures ------------------------------------------------------------------

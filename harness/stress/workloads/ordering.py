@@ -48,7 +48,7 @@ class OrderingWorkload(Workload):
         """Build the stage, run the workers, close, and wait for the consumer to see the end."""
         await self.driver.setup()
         await self.produce()
-        self.driver.close()
+        await self.driver.close()
         await self.driver.wait_end()
 
     # -- what it measures ------------------------------------------------------------------

@@ -43,10 +43,11 @@ class PoolWorkload(Workload):
         )
         return outcome == "accepted"
 
-    def cancel(self) -> None:
+    async def cancel(self) -> None:
         """Cancel the pool once."""
-        if not self.driver.cancelled:
-            self.driver.cancel()
+        # A pool without cancel() drains instead: the scenario's cancel point becomes a close.
+        if not self.driver.cancelled and self.driver.has(self.driver.pool, "cancel"):
+            await self.driver.cancel()
 
     async def run(self) -> None:
         """Build, enter, load, then drain (close) or cancel, and wait for the block to exit."""
@@ -55,9 +56,9 @@ class PoolWorkload(Workload):
         # At the cancel point the pool is cancelled and the producers' blocked submits too.
         await self.produce(self.cancel, stop_producers=True)
         if self.ctx.cancel_event.is_set():
-            self.cancel()
+            await self.cancel()
         if not driver.cancelled:
-            driver.close()
+            await driver.close()
         driver.leave()
         await driver.wait_exit()
 

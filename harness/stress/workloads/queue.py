@@ -76,7 +76,14 @@ class QueueWorkload(Workload):
             for number in range(self.ctx.load.consumers):
                 consumers.start_soon(guarded(self.consumer), number, name=f"consumer-{number}")
             await self.produce()
-            driver.close()
+            if driver.has(driver.queue, "close"):
+                await driver.close()
+            else:
+                # Without close() no end can be told to the consumers: they take what is
+                # left, then stop.
+                while self.ctx.host.call_sync("len()", len, driver.queue):
+                    await self.ctx.host.sleep(0.01)
+                consumers.cancel_scope.cancel()
         if self.ctx.params.get("policy") == "oldest":
             # Drop-oldest evicts without a trace of its own: what went in and never came out.
             self.metrics.count("dropped", self.accepted - self.taken)

@@ -40,9 +40,9 @@ class RateWorkload(Workload):
         """One acquisition: a gate decides, producer 0 probes, the others wait in line."""
         driver = self.driver
         if driver.gate:
-            driver.try_admit(job)
-        elif producer == 0:
-            driver.try_acquire(job)
+            await driver.try_admit(job)
+        elif producer == 0 and driver.has(driver.limiter, "try_acquire"):
+            await driver.try_acquire(job)
         else:
             await driver.acquire(job)
         return True

@@ -1,0 +1,3 @@
+"""An adapter whose own code fails at import."""
+
+raise RuntimeError("adapter bug")
