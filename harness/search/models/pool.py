@@ -68,9 +68,10 @@ class PoolModel(Model):
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """Submit (blocking or not), cancel a waiting submit, close, cancel, let time pass.
 
-        Where running code cannot be interrupted (threads), neither cancellation is drawn:
-        the cancellation rules are waived there, and the instant a thread starts a job reaches
-        the harness only after it happened, so "no job starts after cancel" cannot be judged.
+        Where running code cannot be interrupted (threads) a waiting submit is not cancelled (its
+        thread would go on and might still be accepted); the pool's own ``cancel()`` is a plain
+        call there too, so it is drawn on every backend (the threads backend keeps finished
+        handlers from their workers while it runs: see ``harness/backends/threads_run.py``).
         """
         ops: dict[str, Callable[[], Awaitable[None]]] = {
             "submit": self.submit,
@@ -82,8 +83,8 @@ class PoolModel(Model):
             ops["submit_nowait"] = self.submit_nowait
         if self.session.runtime.interruptible:
             ops["cancel_submit"] = self.cancel_submit
-            if self.driver.has(pool, "cancel"):
-                ops["cancel"] = self.cancel
+        if self.driver.has(pool, "cancel"):
+            ops["cancel"] = self.cancel
         return ops
 
     async def teardown(self) -> None:
@@ -92,11 +93,7 @@ class PoolModel(Model):
         if driver.block is None or driver.block.done.is_set():
             return
         mode = "cancel" if driver.cancelled else "drain"
-        if (
-            not driver.cancelled
-            and self.session.runtime.interruptible
-            and "cancel" not in self.session.lacking
-        ):
+        if not driver.cancelled and "cancel" not in self.session.lacking:
             mode = self.session.draw(st.sampled_from(["drain", "cancel"]), label="teardown")
         if mode == "cancel" and not driver.cancelled:
             await self.cancel()
