@@ -208,8 +208,14 @@ def _is_harness_thread(thread: threading.Thread) -> bool:
     return thread is threading.main_thread() or thread.name.startswith(_CALL_THREAD)
 
 
-def _snapshot_now() -> tuple[Hashable, ...] | None:
-    """Every other thread and what it waits on, or None if one of them may be running."""
+def _snapshot_now(bystanders: frozenset[int]) -> tuple[Hashable, ...] | None:
+    """Every other thread and what it waits on, or None if one of them may be running.
+
+    ``bystanders`` are the threads that were there before the example began (a test runner's
+    own, such as pytest-xdist's reader blocked in a pipe read): none of them is the
+    implementation's work in progress. One of the implementation's that outlives an example is
+    a leak, judged there.
+    """
     me = threading.get_ident()
     frames = sys._current_frames()
     # A thread started but not yet running Python code, or one between its last frame and its
@@ -218,11 +224,13 @@ def _snapshot_now() -> tuple[Hashable, ...] | None:
     if getattr(threading, "_limbo", None):
         return None
     for ident, thread in list(getattr(threading, "_active", {}).items()):
-        if ident != me and ident not in frames and not isinstance(thread, _DUMMY):
+        if ident in bystanders or isinstance(thread, _DUMMY):
+            continue
+        if ident != me and ident not in frames:
             return None
     found: list[Hashable] = []
     for ident, frame in sorted(frames.items(), key=lambda item: item[0]):
-        if ident == me:
+        if ident == me or ident in bystanders:
             continue
         token = _wait_token(frame, frames)
         if token is None:
@@ -232,14 +240,14 @@ def _snapshot_now() -> tuple[Hashable, ...] | None:
     return tuple(found)
 
 
-def _snapshot() -> tuple[Hashable, ...] | None:
+def _snapshot(bystanders: frozenset[int]) -> tuple[Hashable, ...] | None:
     """:func:`_snapshot_now` as one consistent instant: no other thread runs meanwhile."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(_ATOMIC_SWITCH)
     try:
         while True:
             try:
-                return _snapshot_now()
+                return _snapshot_now(bystanders)
             except _Unread as missing:
                 # Reading a file lets other threads run: read it, then take the snapshot again.
                 sys.setswitchinterval(previous)
@@ -551,6 +559,11 @@ class ThreadsRuntime(AsyncioRuntime):
         super().__init__(loop)
         self.activity = 0
         self.callbacks = _Callbacks(loop)
+        #: Threads alive before the example began: the process's own, never its work.
+        # From the interpreter's frames, not threading.enumerate(): a thread started with
+        # _thread.start_new_thread (pytest-xdist's execnet reader) has no Thread object.
+        ours = {t.ident for t in threading.enumerate() if _is_harness_thread(t)}
+        self.bystanders = frozenset(sys._current_frames()) - ours
 
     def note_activity(self) -> None:
         """An event was recorded: the system is not quiet yet."""
@@ -561,7 +574,7 @@ class ThreadsRuntime(AsyncioRuntime):
         return anyio.move_on_after(seconds * max(TIME_SCALE, DEADLINE_SCALE))
 
     def _quiet(self) -> tuple[int, int, tuple[Hashable, ...]] | None:
-        threads = _snapshot()
+        threads = _snapshot(self.bystanders)
         if threads is None:
             return None
         return (self.activity, _activity(self.loop), threads)

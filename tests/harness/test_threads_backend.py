@@ -359,3 +359,32 @@ def test_threads_run_the_profiles_example_count() -> None:
     implementation = load_implementation("examples.thread_pool:implementation")
     for profile in PROFILES.values():
         assert _settings(implementation, profile).max_examples == profile.max_examples
+
+
+def test_a_thread_that_was_there_before_the_example_never_keeps_it_unsettled() -> None:
+    # pytest-xdist's execnet reader is such a thread: started with _thread.start_new_thread
+    # (no Thread object), blocked in a pipe read. Before, every settle under xdist waited for
+    # the 0.6 s limit because of it, and the threads tests ran past their timeout.
+    import _thread
+    import os
+
+    from harness.backends.threads_run import _snapshot
+
+    read_end, write_end = os.pipe()
+    started = threading.Event()
+    idents: list[int] = []
+
+    def reader() -> None:
+        idents.append(threading.get_ident())
+        started.set()
+        os.read(read_end, 1)
+        os.close(read_end)
+
+    _thread.start_new_thread(reader, ())
+    try:
+        assert started.wait(5.0)
+        assert _eventually(lambda: _snapshot(frozenset()) is None, 5.0)
+        assert _snapshot(frozenset(idents)) is not None
+    finally:
+        os.write(write_end, b"x")
+        os.close(write_end)
