@@ -18,6 +18,7 @@ It uses asyncio alone (no trio, no anyio) and is checked on looptime's virtual c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -203,7 +204,16 @@ class WorkerPool:
             self.cancel()
         assert self._supervisor is not None
         # Shielded: the caller's own cancellation must not leave the workers behind.
-        await asyncio.shield(self._supervisor)
+        try:
+            await asyncio.shield(self._supervisor)
+        except asyncio.CancelledError:
+            # Cancelled while it waits (a drain): stop the workers, let them exit, then let
+            # the cancellation out, as a task group would.
+            self.cancel()
+            while not self._supervisor.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(self._supervisor)
+            raise
         return False
 
     async def submit(self, job_id: Hashable, payload: Any) -> None:

@@ -30,7 +30,7 @@ from harness.contract import Implementation
 from harness.drivers import patterns
 from harness.events import Event
 from harness.plugin import ConfigError
-from harness.rules import RULES, Pattern, Rule
+from harness.rules import RULES, Pattern, Rule, rules_for
 from harness.search.engine import Counterexample, Profile, SearchOutcome, search_model
 from harness.search.models.registry import model_for
 
@@ -196,10 +196,10 @@ def verdicts(implementation: Implementation, runs: list[PatternRun]) -> list[Rul
     unsupported = backend.unsupported if backend else {}
     results = []
     for rule in RULES.values():
+        # The runs of the patterns whose models check the rule (a general rule about some
+        # factories only, CANCEL-PROPAGATES, is not checked by the batch model).
         relevant = [
-            by_pattern[str(p)]
-            for p in patterns()
-            if str(p) in by_pattern and (rule.pattern is None or p is rule.pattern)
+            by_pattern[str(p)] for p in patterns() if str(p) in by_pattern and rule in rules_for(p)
         ]
         if not relevant:
             continue  # its pattern was not selected for this run

@@ -32,6 +32,7 @@ their event loop (:mod:`harness.backends.asyncio_run`).
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import sys
@@ -137,6 +138,9 @@ class GuardedClock:
         # Trio's autojump calls ``self.jump``, so the shadow sees every jump to a deadline.
         self.clock.current_time = current_time  # type: ignore[method-assign]
         self.clock.jump = jumped  # type: ignore[method-assign]
+        #: The clock's time as the run reads it (``trio.current_time()`` calls exactly this):
+        #: raises :class:`HarnessAbort` once the switch is thrown.
+        self.now: Callable[[], float] = current_time
 
     def abort(self, reason: str) -> None:
         """Throw the switch: the run ends at the run loop's next pass."""
@@ -188,6 +192,15 @@ class TaskGuard(trio.abc.Instrument):
         self.spawned = 0
         self.exited = 0
         clock.on_jump = self.time_moved
+
+    def __dir__(self) -> list[str]:
+        """The trio hooks this guard implements, and nothing else.
+
+        Trio looks through ``dir()`` of every instrument of every run for its hooks, and each
+        other public name costs it a failed lookup on ``trio.abc.Instrument`` (an exception):
+        a dozen of them cost more than the rest of installing the guard.
+        """
+        return list(_overridden_hooks(type(self)))
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         """Throw the abort switch on a livelock, a run too busy to simulate, or the wall budget.
@@ -248,6 +261,17 @@ class TaskGuard(trio.abc.Instrument):
                 children = getattr(nursery, "_children", None)  # trio keeps no public setter
                 if isinstance(children, set):
                     children.clear()
+
+
+@functools.cache
+def _overridden_hooks(cls: type[trio.abc.Instrument]) -> tuple[str, ...]:
+    """The hooks of ``trio.abc.Instrument`` that ``cls`` overrides."""
+    base = trio.abc.Instrument
+    return tuple(
+        name
+        for name in dir(base)
+        if not name.startswith("_") and getattr(cls, name) is not getattr(base, name)
+    )
 
 
 def _last(task: trio.lowlevel.Task) -> str:

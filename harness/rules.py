@@ -320,6 +320,29 @@ _CATALOG: Final[tuple[Rule, ...]] = (
         "metrics",
     ),
     Rule(
+        "CANCEL-PROPAGATES",
+        None,
+        "§4",
+        S,
+        "A call its caller cancels ends by the next settled instant, and once the cancellation "
+        "has reached it, not by returning as if it had not been cancelled: it lets the "
+        "cancellation out.",
+        # The objects with a call the models cancel (a dropping queue and a shedding gate are
+        # driven only with calls that never wait).
+        factories=(
+            "unbounded_queue",
+            "bounded_queue",
+            "worker_pool",
+            "first_error_group",
+            "retrier",
+            "idempotent_sink",
+            "reorderer",
+            "token_bucket",
+            "leaky_bucket",
+            "concurrency_limiter",
+        ),
+    ),
+    Rule(
         "NO-HANG",
         None,
         "§7",
@@ -349,5 +372,16 @@ def rule(rule_id: str) -> Rule:
 
 
 def rules_for(pattern: Pattern) -> list[Rule]:
-    """The rules a model of ``pattern`` checks: its own plus the pattern-independent ones."""
-    return [r for r in _CATALOG if r.pattern in (pattern, None)]
+    """The rules a model of ``pattern`` checks: its own plus the pattern-independent ones.
+
+    A pattern-independent rule about some factories only (``Rule.factories``) is checked by
+    the models of their patterns alone.
+    """
+    from harness.contract import FACTORIES  # the contract is built on this module
+
+    def checks(rule: Rule) -> bool:
+        if rule.pattern is not None or not rule.factories:
+            return rule.pattern in (pattern, None)
+        return any(FACTORIES[name][0] is pattern for name in rule.factories)
+
+    return [r for r in _CATALOG if checks(r)]

@@ -133,7 +133,9 @@ class AioPoolAdapter:
         self.close()
         await self.pool.__aexit__(exc_type, exc, tb)  # AioPool's own exit: join
         assert self._ender is not None
-        await self._ender
+        # Shielded: a caller cancelled while the pool exits must not take the task that ends
+        # ``results`` down with it (the adapter's own plumbing, not the library's).
+        await asyncio.shield(self._ender)
         return False
 
     def _deliver(self, job_id: Hashable, future: asyncio.Future[Any]) -> None:

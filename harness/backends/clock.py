@@ -41,8 +41,9 @@ both and finds captured references, but keeps time as a ``datetime``: one micros
 resolution, so ``tick(1/3)`` moves ``monotonic()`` by 0.33333301544189453, not 1/3, and a move
 of a nanosecond is lost, while the checkers' tolerance is 1e-7 s; it follows no clock of ours
 (it moves when told), and each start scans every module (about 7 ms in a small process) where
-this bridge scans only modules it has not seen. The patcher here is small: six functions, one
-module scan cached between runs, one frame look-up per call.
+this bridge scans only modules it has not seen, and walks ``sys.modules`` only when it changed
+since the last run. The patcher here is small: six functions, one module scan cached between
+runs, one frame look-up per call.
 
 Float resolution, stated honestly: :data:`MONOTONIC_BASE` is small enough that the guards'
 one-tick nudge (1e-12 s) still moves ``monotonic()``; ``time.time()`` near :data:`WALL_EPOCH`
@@ -177,7 +178,8 @@ class ClockBridge:
         self.high = float("-inf")
         self._saved: dict[str, Any] = {}
         self._patched: list[tuple[ModuleType, str, Callable[..., Any]]] = []
-        self._modules_before: set[str] = set()
+        #: ``sys.modules`` as :meth:`start` found it: what :meth:`stop` tells new modules by.
+        self._modules_before: dict[str, ModuleType] = {}
         self._previous: ClockBridge | None = None
 
     # -- what the replacements call ---------------------------------------------------------
@@ -220,10 +222,10 @@ class ClockBridge:
         self._saved = {name: getattr(time, name) for name in names}
         for name in names:
             setattr(time, name, _FAKES[name])
-        self._modules_before = set(sys.modules)
         wanted = set(names)
         self._patched = []
-        for module, attr, real in _captured_references():
+        captured, self._modules_before = _captured_references()
+        for module, attr, real in captured:
             if _REAL_IDS[id(real)] in wanted and vars(module).get(attr) is real:
                 setattr(module, attr, _FAKES[_REAL_IDS[id(real)]])
                 self._patched.append((module, attr, real))
@@ -236,20 +238,22 @@ class ClockBridge:
         self.on = False
         for name, original in self._saved.items():
             setattr(time, name, original)
-        fakes = {id(fake): name for name, fake in _FAKES.items()}
         for module, attr, real in self._patched:
-            if id(vars(module).get(attr)) in fakes:
+            if id(vars(module).get(attr)) in _FAKE_IDS:
                 setattr(module, attr, real)
         # A module imported during the run may have captured a replacement: give it the real one.
-        for name in set(sys.modules) - self._modules_before:
+        before = self._modules_before
+        imported = [] if _unchanged(before) else [n for n in list(sys.modules) if n not in before]
+        for name in imported:
             new = sys.modules.get(name)
             if not isinstance(new, ModuleType):
                 continue
             with contextlib.suppress(Exception):
                 for attr, value in list(vars(new).items()):
-                    fake_name = fakes.get(id(value))
+                    fake_name = _FAKE_IDS.get(id(value))
                     if fake_name is not None:
                         setattr(new, attr, _REAL[fake_name])
+        self._modules_before = {}
         self._patched = []
         _ACTIVE = self._previous
         self._previous = None
@@ -286,22 +290,54 @@ def bridged(
 # -- finding captured references ------------------------------------------------------------
 #: Per module name: the module object scanned, and its globals that held a real clock function.
 _SCANNED: dict[str, tuple[ModuleType, tuple[str, ...]]] = {}
+#: ``sys.modules`` as the last walk of it saw it (a copy), and the modules of that walk whose
+#: globals held a real clock function, with those globals' names.
+_WALKED: dict[str, ModuleType] = {}
+_HOLDERS: list[tuple[ModuleType, tuple[str, ...]]] = []
 
 
-def _captured_references() -> Iterator[tuple[ModuleType, str, Callable[..., Any]]]:
-    """Every ``(module, global name, real function)`` of a bridged module.
+def _captured_references() -> tuple[
+    list[tuple[ModuleType, str, Callable[..., Any]]], dict[str, ModuleType]
+]:
+    """Every ``(module, global name, real function)`` of a bridged module, and ``sys.modules``.
 
     A module is scanned once, the first time a run sees it; the result is cached by name (and
-    scanned again if the name now holds another module object, a reload).
+    scanned again if the name now holds another module object, a reload). ``sys.modules`` is
+    walked again only when it changed since the last walk (a module imported, removed or
+    replaced): most runs import nothing, and the walk would cost them more than the rest of
+    the bridge. The second value is the copy of ``sys.modules`` taken then (do not change it).
     """
-    for name, module in list(sys.modules.items()):
-        known = _SCANNED.get(name)
-        if known is None or known[0] is not module:
-            known = _SCANNED[name] = (module, _scan(name, module))
-        for attr in known[1]:
+    global _WALKED, _HOLDERS
+    if not _unchanged(_WALKED):
+        walked = dict(sys.modules)
+        holders: list[tuple[ModuleType, tuple[str, ...]]] = []
+        for name, module in walked.items():
+            known = _SCANNED.get(name)
+            if known is None or known[0] is not module:
+                known = _SCANNED[name] = (module, _scan(name, module))
+            if known[1]:
+                holders.append(known)
+        _WALKED, _HOLDERS = walked, holders
+    found = []
+    for module, attrs in _HOLDERS:
+        for attr in attrs:
             real = vars(module).get(attr)
             if real is not None and id(real) in _REAL_IDS:
-                yield module, attr, real
+                found.append((module, attr, real))
+    return found, _WALKED
+
+
+def _unchanged(walked: dict[str, ModuleType]) -> bool:
+    """Whether ``sys.modules`` holds exactly ``walked``'s names, each the same object.
+
+    One comparison in C: the dictionaries' equality compares values by identity first, and a
+    module has no equality of its own. An exotic entry whose ``__eq__`` raises counts as a
+    change (the walk then looks at everything again).
+    """
+    try:
+        return sys.modules == walked
+    except Exception:
+        return False
 
 
 def _scan(name: str, module: object) -> tuple[str, ...]:
@@ -401,3 +437,4 @@ _FAKES: Final[dict[str, Callable[..., Any]]] = {
     "time_ns": time_ns,
     "sleep": sleep,
 }
+_FAKE_IDS: Final[dict[int, str]] = {id(fake): name for name, fake in _FAKES.items()}

@@ -116,6 +116,8 @@ class BlockedPastDeadline(BaseException):
 class SyncRuntime(TrioRuntime):
     """A trio runtime whose calls into the implementation block the run, on virtual time."""
 
+    interruptible = False
+
     def __init__(self, guard: TaskGuard, budgets: Budgets) -> None:
         super().__init__(guard)
         self.budgets = budgets
@@ -373,6 +375,8 @@ class SyncBackend(TrioBackend):
         "to its end",
         "RATE-CANCEL-NO-LOSS": "a blocking acquire cannot be cancelled: the sync backend runs "
         "each call to its end",
+        "CANCEL-PROPAGATES": "a blocking call cannot be cancelled: the sync backend runs each "
+        "call to its end",
     }
     unsupported: ClassVar[Mapping[Pattern, str]] = {
         pattern: "the sync backend drives only retriers and rate limiters (blocking calls run "

@@ -675,6 +675,8 @@ class ThreadsBackend(Backend):
         "POOL-CANCEL-PROMPT": "threads cannot be interrupted, and promptness is judged on elapsed "
         "time, which real threads only approximate",
         "POOL-TIMEOUT": "judged on elapsed time, which real threads only approximate",
+        "CANCEL-PROPAGATES": "a thread blocked in a call cannot be cancelled: the pool's own "
+        "cancel() is what is driven",
     }
     unsupported: ClassVar[Mapping[Pattern, str]] = {
         pattern: "the threads backend drives only the worker pool (a thread blocked in a call "

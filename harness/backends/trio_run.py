@@ -33,14 +33,18 @@ class TrioRuntime(Runtime):
 
     def __init__(self, guard: TaskGuard) -> None:
         self.guard = guard
+        self._now = guard.clock.now
 
     def open_bridge(self) -> contextlib.AbstractContextManager[ClockBridge]:
         """The clock bridge of this run: ``time`` reads the guarded clock's virtual time."""
         return bridged(self.guard.clock.read)
 
     def now(self) -> float:
-        """Trio's (virtual) time."""
-        return trio.current_time()
+        """Trio's (virtual) time: what ``trio.current_time()`` returns, read without its layers.
+
+        Every recorded event reads it (a hundred times an example).
+        """
+        return self._now()
 
     async def wait_all_tasks_blocked(self) -> None:
         """Trio's own test: every other task is blocked and no timer is due."""

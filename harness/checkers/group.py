@@ -9,6 +9,9 @@ Event kinds read (the group driver writes them):
 ``task_end`` (id: task number; ``group``, ``outcome``, ``error``)
     the task returned (``ok``), raised the exception named ``error`` (``raise``; names are
     unique per exception object) or was interrupted by ``Cancelled`` (``cancelled``).
+``task_cleanup`` (id: task number; ``group``, ``seconds``)
+    the cancellation reached the task, which now cleans up for ``seconds`` (shielded) before
+    its ``task_end`` (``cancelled``).
 ``group_cancel`` (id: group number)
     the caller cancelled a scope around the group's block (an outer cancellation).
 ``group_end`` (id: group number; ``outcome``, ``error``)
@@ -19,16 +22,19 @@ Event kinds read (the group driver writes them):
 
 The first ``task_end`` with outcome ``raise`` in a group is its first error, at instant
 ``t0``. From then on no task of the group may begin, end or raise after ``t0`` (they are
-cancelled at that very instant; several tasks may still finish *at* ``t0``), and the group
-must raise exactly that exception, either bare or, by the convention of ``asyncio.TaskGroup``
-and trio's nurseries, inside an ``ExceptionGroup``: then the first error must be one of its
-leaves and every leaf must be an error a task of this group raised (no foreign exception, no
-cancellation but the one of a scope the caller cancelled, which trio puts beside them); a
-leaf raised after ``t0`` is already a violation above. Without an error, every one of
-``tasks`` tasks must have begun and returned normally before the group exits. No task event
-may follow its group's end. An outer cancellation at ``tc`` stops every task at ``tc`` too and
-the block exits at ``tc``: with the cancellation (``cancelled``), or with a first error raised
-at or before ``tc``.
+cancelled at that very instant; several tasks may still finish *at* ``t0``), but for the end of
+a cleanup that began by ``t0`` (``task_cleanup``), and the group must raise exactly that
+exception, either bare or, by the convention of ``asyncio.TaskGroup`` and trio's nurseries,
+inside an ``ExceptionGroup``: then the first error must be one of its leaves and every leaf
+must be an error a task of this group raised (no foreign exception, no cancellation but the one
+of a scope the caller cancelled, which trio puts beside them); a leaf raised after ``t0`` is
+already a violation above. Without an error, every one of
+``tasks`` tasks must have begun and returned normally before the group exits. The group never
+exits while a task runs or cleans up, and no task event may follow its group's end. An outer
+cancellation at ``tc`` stops every task at ``tc`` too (cleanups may go on). After a first error
+or an outer cancellation the block exits at the instant its last task ended (``t0`` or ``tc``
+when no task takes time to clean up): with the cancellation (``cancelled``), or with a first
+error raised at or before ``tc``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ class _Group:
     begin: Event | None = None
     tasks: int = 0
     running: set[Scalar] = field(default_factory=set)
+    #: Tasks the cancellation reached that are still cleaning up.
+    cleaning: set[Scalar] = field(default_factory=set)
+    #: When a task of the group last ended.
+    last_end: float = 0.0
     ok: int = 0
     cancelled: Event | None = None
     first_error: Event | None = None
@@ -69,8 +79,11 @@ class GroupChecker(Checker):
         """Open the group's state."""
         self.groups[event.id] = _Group(begin=event, tasks=int(event.get("tasks", 0)))
 
-    def _task_event(self, event: Event) -> _Group | None:
-        """Check a task event: its group is open and no first error is long past."""
+    def _task_event(self, event: Event, cleaned: bool = False) -> _Group | None:
+        """Check a task event: its group is open and no first error is long past.
+
+        ``cleaned``: the event ends a cleanup that began in time, however long it took.
+        """
         ident = event.get("group")
         if ident in self.closed:
             self.violate(
@@ -82,6 +95,8 @@ class GroupChecker(Checker):
         group = self.groups.get(ident)
         if group is None:
             group = self.groups[ident] = _Group()
+        if cleaned:
+            return group
         first = group.first_error
         if first is not None and event.t > first.t + EPSILON:
             self.violate(
@@ -115,12 +130,22 @@ class GroupChecker(Checker):
         if group is not None:
             group.running.add(event.id)
 
+    def on_task_cleanup(self, event: Event) -> None:
+        """The cancellation reached a task in time; its cleanup may take a while."""
+        group = self._task_event(event)
+        if group is not None:
+            group.running.discard(event.id)
+            group.cleaning.add(event.id)
+
     def on_task_end(self, event: Event) -> None:
         """Close a task; the first to raise becomes the group's error."""
-        group = self._task_event(event)
+        known = self.groups.get(event.get("group"))
+        group = self._task_event(event, cleaned=known is not None and event.id in known.cleaning)
         if group is None:
             return
         group.running.discard(event.id)
+        group.cleaning.discard(event.id)
+        group.last_end = max(group.last_end, event.t)
         outcome = event.get("outcome")
         if outcome == "ok":
             group.ok += 1
@@ -144,6 +169,25 @@ class GroupChecker(Checker):
                     event,
                 )
                 group.running.clear()
+
+    def _check_prompt_exit(self, event: Event, group: _Group) -> None:
+        """After a first error or an outer cancellation, exit once the last task ended."""
+        stops = [e for e in (group.first_error, group.outer_cancel) if e is not None]
+        if not stops:
+            return
+        stop = min(stops, key=lambda e: e.t)
+        due = max(stop.t, group.last_end)
+        if event.t > due + EPSILON:
+            why = (
+                "its first error" if stop is group.first_error else "it was cancelled from outside"
+            )
+            self.violate(
+                "GROUP-FIRST-ERROR",
+                f"group {event.id!r} exited {event.t - due:.6g}s after {why} and the end of "
+                "its last task",
+                stop,
+                event,
+            )
 
     def _check_leaves(self, event: Event, group: _Group, first: Event) -> None:
         """An ``ExceptionGroup`` must hold the first error and only errors of its tasks."""
@@ -176,15 +220,16 @@ class GroupChecker(Checker):
                 f"were still running",
                 event,
             )
-        outer = group.outer_cancel
-        if outer is not None and event.t > outer.t + EPSILON:
+        if group.cleaning:
             self.violate(
                 "GROUP-FIRST-ERROR",
-                f"group {event.id!r} exited {event.t - outer.t:.6g}s after it was cancelled "
-                "from outside",
-                outer,
+                f"group {event.id!r} exited while cancelled task(s) "
+                f"{sorted(map(str, group.cleaning))} were still cleaning up: leaving waits for "
+                "every task, the cancelled ones included",
                 event,
             )
+        self._check_prompt_exit(event, group)
+        outer = group.outer_cancel
         first = group.first_error
         if outcome == "cancelled" and outer is not None and (first is None or first.t >= outer.t):
             return  # the caller's cancellation came first: it may be what leaves the block

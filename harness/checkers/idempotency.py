@@ -6,16 +6,22 @@ Event kinds read (the idempotency driver writes them; ``id`` is the natural key 
     ``apply(key, value)`` is called; ``delivery`` numbers the call.
 ``effect_begin`` (``effect``, ``value``)
     the sink entered the effect for the key (``effect`` numbers the invocation).
-``effect_end`` (``effect``, ``ok``)
-    the effect returned (``ok`` true) or raised (``ok`` false: the key is not applied).
+``effect_end`` (``effect``, ``ok``, ``cancelled``)
+    the effect returned (``ok`` true) or raised (``ok`` false: the key is not applied);
+    ``cancelled``: what it raised was a cancellation, which leaves the key unapplied as well.
 ``apply_end`` (``delivery``, ``outcome``)
-    the ``apply`` call ended: ``applied`` (returned True), ``duplicate`` (returned False) or
-    ``error`` (the effect's error came out of it).
+    the ``apply`` call ended: ``applied`` (returned True), ``duplicate`` (returned False),
+    ``error`` (the effect's error came out of it) or ``cancelled`` (its caller's cancellation
+    came out of it).
 
 The rule, as folded here: an effect may not start while the key is applied or while another
 effect for the key is still running; ``apply`` returns True only for a successful effect no
 other call has claimed, and False only once the key is applied; at the end, a key whose
-effect succeeded must have had one call return True (checked once no call for it is open).
+effect succeeded must have had one call return True (checked once no call for it is open). A
+cancelled effect is a failed one: the key stays applicable, so a later delivery that finds it
+"applied" (False) is caught by the same clauses; and a call whose effect succeeded must report
+it, so a cancellation that comes out of ``apply`` after the effect succeeded leaves the key
+applied with no call returning True.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class _Key:
     open_deliveries: int = 0
     deliveries: int = 0
     failures: int = 0
+    #: The last effect for the key that failed or was cancelled.
+    failed: Event | None = None
 
 
 class IdempotencyChecker(Checker):
@@ -94,13 +102,14 @@ class IdempotencyChecker(Checker):
                 key.applied = event
         else:
             key.failures += 1
+            key.failed = event
 
     def on_apply_end(self, event: Event) -> None:
         """Check ``apply`` says True only for a fresh effect, False only for an applied key."""
         key = self._key(event)
         key.open_deliveries = max(0, key.open_deliveries - 1)
         outcome = event.get("outcome")
-        if key.deliveries > 1 or key.failures:
+        if key.deliveries > 1 or key.failures or outcome == "cancelled":
             self.exercise("IDEMPOTENT-EFFECT")
         if outcome == "applied":
             if key.applied is None:
@@ -118,11 +127,17 @@ class IdempotencyChecker(Checker):
                 )
             key.claimed = True
         elif outcome == "duplicate" and key.applied is None:
-            where = " (its effect was still running)" if key.running is not None else ""
+            if key.running is not None:
+                where, before = " (its effect was still running)", key.running
+            elif key.failed is not None:
+                how = "was cancelled" if key.failed.get("cancelled") else "failed"
+                where, before = f" (its last effect {how}, which leaves it applicable)", key.failed
+            else:
+                where, before = "", None
             self.violate(
                 "IDEMPOTENT-EFFECT",
                 f"key {event.id!r}: apply returned False, but the key was never applied{where}",
-                *(e for e in (key.running, event) if e is not None),
+                *(e for e in (before, event) if e is not None),
             )
 
     def on_end(self, event: Event) -> None:

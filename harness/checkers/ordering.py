@@ -11,10 +11,14 @@ driver records, and what a trace from another language must provide):
     that put returned: the item was accepted.
 ``put_closed`` id=seq
     that put was refused because the stage is closed (nothing was stored).
+``put_cancelled`` id=seq
+    the cancellation came out of that put: nothing may have been stored.
 ``get_begin``
     the consumer calls ``get()`` (it is waiting until the matching ``emit`` or ``get_end``).
 ``emit`` id=seq, data ``item``
     ``get()`` returned ``(seq, item)``.
+``get_cancelled``
+    the cancellation came out of ``get()``: nothing may have been taken.
 ``get_end``
     ``get()`` reported the end of the stream.
 ``close``
@@ -29,7 +33,11 @@ What ORDER-RESTORED demands, clause by clause:
   emitted (an item is handed out as soon as it and its predecessors arrived);
 * a put with ``seq >= delivered + window`` never completes (backpressure), and at an idle no
   put with ``seq < delivered + window`` is still blocked (``delivered`` = seqs emitted so far);
-* the stream ends only after close, and never while the next item is accepted but not emitted.
+* the stream ends only after close, and never while the next item is accepted but not emitted;
+* a cancelled put stores nothing: its seq counts as never handed in (the producer puts it again),
+  and an item emitted while its put was open must not belong to a put that then comes out
+  cancelled; a cancelled get takes nothing (an item it took is missing from the stream, which
+  the first clause sees).
 
 A put may return a hair before the consumer records the ``emit`` that made room for it (the
 getter popped the item, then yielded before its caller could record): the window check grants
@@ -65,6 +73,8 @@ class OrderingChecker(Checker):
         self.reader_waiting = False
         self.ended = False
         self.closed = False
+        #: Seqs emitted while their put was still open, until that put ends.
+        self.taken: dict[Any, Event] = {}
 
     # -- puts --------------------------------------------------------------------------------
     def on_put_begin(self, event: Event) -> None:
@@ -75,6 +85,7 @@ class OrderingChecker(Checker):
     def on_put_ok(self, event: Event) -> None:
         """A put returned: it must lie inside the window (backpressure)."""
         self.blocked.pop(event.id, None)
+        self.taken.pop(event.id, None)
         if event.id not in self.items:
             return  # emitted already (a consumer may take an item before its put returns)
         self.accepted.add(event.id)
@@ -95,8 +106,30 @@ class OrderingChecker(Checker):
     def on_put_closed(self, event: Event) -> None:
         """A put was refused after close: nothing was stored."""
         self.blocked.pop(event.id, None)
+        self.taken.pop(event.id, None)
         self.items.pop(event.id, None)
         self.accepted.discard(event.id)
+
+    def on_put_cancelled(self, event: Event) -> None:
+        """A put raised its caller's cancellation: it stored nothing, its seq is free again."""
+        self.exercise(RULE)
+        self.blocked.pop(event.id, None)
+        self.items.pop(event.id, None)
+        self.accepted.discard(event.id)
+        taken = self.taken.pop(event.id, None)
+        if taken is not None:
+            self.violate(
+                RULE,
+                f"put({event.id}) came out cancelled, yet its item was emitted: a cancelled put "
+                "stores nothing (its producer will hand the seq in again)",
+                taken,
+                event,
+            )
+
+    def on_get_cancelled(self, event: Event) -> None:
+        """The consumer's get raised its cancellation: it took nothing, and it asks again."""
+        self.exercise(RULE)
+        self.reader_waiting = False
 
     # -- the consumer -----------------------------------------------------------------------
     def on_get_begin(self, event: Event) -> None:
@@ -117,7 +150,8 @@ class OrderingChecker(Checker):
             return
         put_item = self.items.pop(seq)
         self.accepted.discard(seq)
-        self.blocked.pop(seq, None)
+        if self.blocked.pop(seq, None) is not None:
+            self.taken[seq] = event
         if seq != self.delivered:
             self.violate(
                 RULE,

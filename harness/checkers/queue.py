@@ -24,6 +24,11 @@ already performed (a woken putter whose item was handed in, a woken getter that 
 item); the checks made mid-step allow for those, and the exact accounting is done at ``idle``,
 when every task is blocked and has recorded all it saw.
 
+QUEUE-FIFO: an item taken while an item accepted before it was offered is still held is out of
+order, unless the other blocked getters could hold every such item already (handed over, their
+``get_ok`` not yet recorded: two gets served in one instant record in any order). Then the
+verdict waits for the next ``idle``, when an older item still held is still in the queue.
+
 QUEUE-FIFO-WAITERS (only when ``params.fifo_waiters``) orders waiters by the settled instant
 their call began in: a blocking put or get still waiting at an ``idle`` was blocked then, and
 calls that began between the same two ``idle`` events are unordered. When a put is accepted
@@ -98,6 +103,9 @@ class QueueChecker(Checker):
         self.put_epochs: dict[Any, int] = {}
         self.get_epochs: dict[Any, int] = {}
         self.overtaken: list[_Overtaking] = []
+        # Items taken while older ones were still held, each with those older items: a
+        # blocked getter may have been handed them and not have run yet to record it.
+        self.passed_over: list[tuple[Any, list[Any], Event]] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def _tick(self) -> int:
@@ -249,15 +257,26 @@ class QueueChecker(Checker):
         else:
             begin_no = self.began[item][0]
         if self.held:
-            oldest, (_, oldest_ok) = next(iter(self.held.items()))
             self.exercise("QUEUE-FIFO")
-            if oldest_ok < begin_no:
-                self.violate(
-                    "QUEUE-FIFO",
-                    f"{item!r} came out before {oldest!r}, which was accepted before {item!r} "
-                    "was even offered",
-                    event,
-                )
+            # Held items accepted before this one was offered (held is in acceptance order);
+            # as many as the other blocked getters may be in their hands already, unrecorded.
+            older: list[Any] = []
+            for held, (_, ok_no) in self.held.items():
+                if ok_no >= begin_no or len(older) > len(self.blocking_gets):
+                    break
+                older.append(held)
+            if len(older) > len(self.blocking_gets):
+                self._came_out_before(item, older[0], event)
+            elif older:
+                self.passed_over.append((item, older, event))
+
+    def _came_out_before(self, item: Any, oldest: Any, *events: Event) -> None:
+        self.violate(
+            "QUEUE-FIFO",
+            f"{item!r} came out before {oldest!r}, which was accepted before {item!r} was even "
+            "offered",
+            *events,
+        )
 
     def on_get_empty(self, event: Event) -> None:
         """A non-blocking get found nothing."""
@@ -360,6 +379,13 @@ class QueueChecker(Checker):
         """Every task is blocked: the accounting is exact and nothing due may still wait."""
         if self.overtaken:
             self._judge_overtaken(event)
+        for item, older, taken in self.passed_over:
+            # Every getter has recorded what it took by now: an older item still held is
+            # still in the queue.
+            still = [held for held in older if held in self.held]
+            if still:
+                self._came_out_before(item, still[0], taken, event)
+        self.passed_over.clear()
         self.epoch += 1
         if self.capacity is not None:
             self.exercise("QUEUE-BOUND")

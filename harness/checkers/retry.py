@@ -2,8 +2,9 @@
 
 Event kinds read (the retry driver writes them; ``id`` is the call number throughout):
 
-``call_begin``
-    a call of ``retrier.call`` starts.
+``call_begin`` (``how``)
+    a call of ``retrier.call`` starts; ``how`` is how its caller will cancel it (``entry``:
+    the cancellation is requested before the retrier's first step), or absent.
 ``attempt_begin`` (``attempt``)
     the harness's ``fn`` was entered for attempt ``attempt`` (1-based).
 ``attempt_ok`` (``attempt``, ``value``)
@@ -35,7 +36,10 @@ delays against itself. ``d`` is worked out without overflow for any attempt numb
 
 A cancellation that lands at the very instant an attempt ended may legitimately lose the race
 (trio delivers cancellation only at checkpoints): a call that then returns that attempt's
-result, or raises its error, is not blamed.
+result, or raises its error, is not blamed. A cancellation requested at the call's entry reaches
+the retrier at its first await, which may be inside its first attempt: that attempt may begin
+after the ``cancel`` event (no later one may), and a refusal (``max_attempts`` 0, raised before
+any await) may still end the call.
 """
 
 from __future__ import annotations
@@ -125,6 +129,8 @@ class _Call:
     stop: Event | None = None
     cancel: Event | None = None
     last_at_cancel: Event | None = None
+    #: Whether the caller cancels the call at its entry.
+    at_entry: bool = False
 
 
 class RetryChecker(Checker):
@@ -152,13 +158,16 @@ class RetryChecker(Checker):
 
     def on_call_begin(self, event: Event) -> None:
         """Open the call's state."""
-        self._call(event).begin = event
+        call = self._call(event)
+        call.begin = event
+        call.at_entry = event.get("how") == "entry"
 
     def on_attempt_begin(self, event: Event) -> None:
         """Check an attempt starts within budget, after a retryable failure and its delay."""
         call = self._call(event)
         call.attempts += 1
-        if call.cancel is not None:
+        # A cancellation at entry is still pending when the first attempt starts.
+        if call.cancel is not None and not (call.at_entry and call.attempts == 1):
             self.violate(
                 "RETRY-CANCEL",
                 f"call {event.id}: attempt {call.attempts} started after the call was cancelled",
@@ -295,7 +304,8 @@ class RetryChecker(Checker):
         self.exercise("RETRY-MAX-ATTEMPTS")
         if call.cancel is not None:
             self.exercise("RETRY-CANCEL")
-            if outcome != "cancelled" and not self._lost_race(call, event):
+            refused = call.at_entry and outcome == "refused" and call.attempts == 0
+            if outcome != "cancelled" and not refused and not self._lost_race(call, event):
                 self.violate(
                     "RETRY-CANCEL",
                     f"call {event.id} was cancelled but ended with {outcome!r} instead of "

@@ -17,7 +17,7 @@ import anyio
 
 from harness.checking import Checker
 from harness.contract import Implementation
-from harness.drivers.host import Host, StepFailed
+from harness.drivers.host import CallerScope, Host, StepFailed
 from harness.rules import Pattern
 
 __all__ = ["Block", "Driver", "receiver"]
@@ -91,12 +91,19 @@ class Block:
     them meanwhile, so the block lives in a task of its own; a reader task beside it drains
     the object's output stream. Entering, leaving and the reader's end are waited for under
     the host's deadlines, so a block that never enters or never exits is a NO-HANG verdict.
+
+    The block is one call into the implementation (``async with obj``, its body the harness's
+    wait for :meth:`leave`) under :attr:`caller`, so the block's task can be cancelled as a
+    task holding a pool is: in its body or while the block exits. The cancellation must come
+    out of the block (CANCEL-PROPAGATES); ``cancel_kind`` names the pattern's own event for it.
     """
 
-    def __init__(self, host: Host, obj: Any, what: str) -> None:
+    def __init__(self, host: Host, obj: Any, what: str, cancel_kind: str | None = None) -> None:
         self.host = host
         self.obj = obj
         self.what = what
+        #: The cancellation of the block's task, by the task's caller.
+        self.caller = CallerScope(host, cancel_kind, what)
         self.entered = False
         self.started = anyio.Event()  # the block was entered, or entering failed
         self.leave_now = anyio.Event()
@@ -112,20 +119,30 @@ class Block:
     ) -> None:
         """Enter the block in its task, then start ``read`` in another.
 
-        ``after`` runs once the block exited cleanly. A hang or crash while entering raises
-        :class:`StepFailed`.
+        ``after`` runs once the block exited without a crash (cancelled by :attr:`caller`
+        included); ``on_leave`` once the body ends after :meth:`leave`, by the signal or by a
+        cancellation. A hang or crash while entering raises :class:`StepFailed`.
         """
+
+        async def block() -> None:
+            async with self.obj:
+                self.entered = True
+                on_enter()
+                self.started.set()
+                try:
+                    await self.leave_now.wait()
+                except anyio.get_cancelled_exc_class():
+                    self.caller.arrived()
+                    raise
+                finally:
+                    if self.leave_now.is_set():
+                        on_leave()
 
         async def hold() -> None:
             try:
-                async with self.obj:
-                    self.entered = True
-                    on_enter()
-                    self.started.set()
-                    await self.leave_now.wait()
-                    on_leave()
-            except Exception as exc:
-                self.host.record("crash", f"async with {self.what}", error=repr(exc)[:200])
+                await self.caller.call(f"async with {self.what}", block, deadline=False)
+            except StepFailed:
+                pass  # the crash is recorded
             else:
                 after()
             finally:

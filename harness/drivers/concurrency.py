@@ -9,11 +9,11 @@ awaitable); so may ``acquire``, though a blocking acquire belongs on a backend t
 Each holder is **one harness task** from start to end (:meth:`ConcurrencyDriver.hold`): it
 acquires, holds until told to release (or for a given duration), then releases. Libraries tie
 a slot to the task that took it (trio's ``CapacityLimiter`` raises if another task releases),
-so the acquire and the release must come from the same task. The task runs in a cancel scope
-the driver keeps by holder number: cancelling it while it waits is a cancelled acquire;
-cancelling it while it holds ends its block the way ``async with`` does, the release (or
-``__aexit__`` with the cancellation) called inside a shield, as asyncio's edge-triggered
-cancellation would let it run.
+so the acquire and the release must come from the same task. Its caller can cancel the task,
+natively for the backend (:class:`~harness.drivers.host.CallerScope`): before its acquire
+starts or while it waits, which is a cancelled acquire; or while it holds, which ends its block
+the way ``async with`` does, the release (or ``__aexit__`` with the cancellation) called inside
+a shield, as asyncio's edge-triggered cancellation would let it run.
 
 With capability ``strict_release``, :meth:`ConcurrencyDriver.stray_release` calls ``release()``
 from a task that holds no slot: raising is allowed (``stray_refused``), and so is returning
@@ -22,7 +22,7 @@ from a task that holds no slot: raising is allowed (``stray_refused``), and so i
 Events (see :mod:`harness.checkers.concurrency`): ``created``, ``acquire``, ``grant``,
 ``cancel``, ``acquire_cancelled``, ``acquire_failed``, ``release``, ``released``,
 ``release_failed``, ``stray_release``, ``stray_refused``, ``stray_returned``, plus the shared
-``hang``/``crash``.
+``hang``/``crash`` and ``caller_cancel``/``caller_cancel_end`` (for the acquire).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import anyio
 from harness.checkers.concurrency import ConcurrencyChecker
 from harness.checking import Checker
 from harness.drivers.base import Driver
-from harness.drivers.host import Host, NotAProduct, StepFailed
+from harness.drivers.host import CallerScope, Host, NotAProduct, StepFailed
 from harness.rules import Pattern
 
 __all__ = ["ConcurrencyDriver", "Holder"]
@@ -45,10 +45,11 @@ WAITING, HOLDING, RELEASING, DONE = "waiting", "holding", "releasing", "done"
 
 
 class Holder:
-    """One holder task's state: its cancel scope, its release signal, where it is."""
+    """One holder task's state: its caller's cancellation, its release signal, where it is."""
 
-    def __init__(self) -> None:
-        self.scope = anyio.CancelScope()
+    def __init__(self, host: Host, ident: Any) -> None:
+        #: The caller of the acquire, then (a new one) of the hold.
+        self.caller = CallerScope(host, "cancel", ident)
         self.release_now = anyio.Event()
         self.state = WAITING
 
@@ -119,62 +120,57 @@ class ConcurrencyDriver(Driver):
 
     # -- one holder, start to end ------------------------------------------------------------
     async def hold(
-        self, ident: Any, duration: float | None = None, *, deadline: bool = True
+        self,
+        ident: Any,
+        duration: float | None = None,
+        *,
+        deadline: bool = True,
+        cancel_first: bool = False,
     ) -> str:
         """Acquire, hold until :meth:`release` (or for ``duration``), release: in this task.
 
         Without ``deadline`` the acquire may wait as long as it takes (the search's holders may
         never release); the checker judges at each settled instant whether it should have
-        been granted. Returns how it ended: ``released``, ``acquire_cancelled``, or raises
+        been granted. With ``cancel_first`` the caller has cancelled the task before its
+        acquire starts. Returns how it ended: ``released``, ``acquire_cancelled``, or raises
         :class:`StepFailed` after a hang or crash (recorded).
         """
-        holder = self.holders[ident] = Holder()
+        holder = self.holders[ident] = Holder(self.host, ident)
+        if cancel_first:
+            holder.caller.cancel("entry")
+        limiter = self.limiter
+        if self.form == "acquire":
+            what, enter = f"acquire() #{ident}", limiter.acquire
+        else:
+            what, enter = f"__aenter__() #{ident}", limiter.__aenter__
         try:
-            with holder.scope:
-                self.record("acquire", ident)
-                try:
-                    await self._enter(ident, deadline)
-                except StepFailed:
-                    self.record("acquire_failed", ident)
-                    raise
-                holder.state = HOLDING
-                self.record("grant", ident)
-                try:
-                    if duration is None:
-                        await holder.release_now.wait()
-                    else:
-                        await self.host.sleep(duration)
-                except anyio.get_cancelled_exc_class() as exc:
-                    await self._exit(ident, holder, exc)
-                    raise
-                await self._exit(ident, holder, None)
-            if holder.state == WAITING:
+            self.record("acquire", ident)
+            try:
+                await holder.caller.call(what, enter, deadline=deadline)
+            except StepFailed:
+                self.record("acquire_failed", ident)
+                raise
+            if holder.caller.stopped:
                 self.record("acquire_cancelled", ident)
                 return "acquire_cancelled"
+            holder.state = HOLDING
+            self.record("grant", ident)
+
+            async def holding() -> None:
+                if duration is None:
+                    await holder.release_now.wait()
+                else:
+                    await self.host.sleep(duration)
+
+            # The hold is the harness's own wait, in the task's block: its cancellation is
+            # the block's, handed to the release as ``async with`` hands it to ``__aexit__``.
+            holder.caller = CallerScope(self.host, "cancel", ident)
+            await holder.caller.call(f"hold #{ident}", holding, deadline=False, judged=False)
+            await self._exit(ident, holder, holder.caller.caught if holder.caller.stopped else None)
             return "released"
         finally:
             holder.state = DONE
             self.holders.pop(ident, None)
-
-    async def _enter(self, ident: Any, deadline: bool) -> None:
-        limiter = self.limiter
-        if self.form == "acquire":
-            what, fn = f"acquire() #{ident}", limiter.acquire
-        else:
-            what, fn = f"__aenter__() #{ident}", limiter.__aenter__
-        if deadline:
-            await self.host.call(what, fn)
-            return
-        try:
-            result = fn()
-            if inspect.isawaitable(result):
-                await result
-        except BaseException as exc:
-            error = self.host.blame(exc)
-            if error is None:
-                raise
-            self.record("crash", what, error=error)
-            raise StepFailed(what) from exc
 
     async def _exit(self, ident: Any, holder: Holder, exc: BaseException | None) -> None:
         """Release the slot; inside a cancellation, shielded as asyncio would let it run."""
@@ -201,16 +197,15 @@ class ConcurrencyDriver(Driver):
         """Tell holder ``ident`` to release its slot."""
         self.holders[ident].release_now.set()
 
-    def cancel(self, ident: Any) -> None:
-        """Cancel holder ``ident``'s task, waiting or holding; recorded first.
+    def cancel(self, ident: Any, how: str = "once") -> None:
+        """Cancel holder ``ident``'s task, waiting or holding (``how``: ``CANCEL_HOWS``).
 
         A task already releasing is left alone: its release runs to its end (a cancelled
         release would leave nobody knowing whether the slot came back).
         """
         holder = self.holders[ident]
-        if holder.state in (WAITING, HOLDING) and not holder.scope.cancel_called:
-            self.record("cancel", ident)
-            holder.scope.cancel()
+        if holder.state in (WAITING, HOLDING):
+            holder.caller.cancel(how)
 
     def finish(self) -> None:
         """Cancel every waiter, then tell every holder to release (the run's end)."""

@@ -4,20 +4,27 @@ Each block makes its own ``first_error_group``, starts its tasks in the block's 
 the block. The harness supplies the tasks: a task records ``task_begin``, sleeps its duration
 in model time, then follows its script: ``ok`` returns, ``raise`` raises when its time is up,
 ``raise_if_cancelled`` returns normally but raises from its cleanup if it is cancelled (a
-sibling's error that is a mere consequence of the first one). Every exception a task raises is
-a fresh :class:`TaskError` with a unique name, so the checker can tell which one the group
-raised. The caller may cancel a block from outside (its own cancel scope around the block) at
-an offset from the block's start.
+sibling's error that is a mere consequence of the first one), ``slow_cleanup`` returns normally
+but, if it is cancelled, cleans up for :data:`CLEANUP` model seconds that no cancellation cuts
+short (closing a connection, flushing a file) before the cancellation goes on: a group that
+leaves before its cancelled tasks finished shows only with tasks that take time to finish.
+Every exception a task raises is a fresh :class:`TaskError` with a unique name, so the checker
+can tell which one the group raised. The caller may cancel a block from outside, natively for
+the backend: before it starts, or at an offset from its start (once, twice at once, or again
+while the block handles the first).
 
 Events (see :mod:`harness.checkers.group`): ``group_begin`` (id: group number, ``tasks``);
 ``task_begin`` (id: task number, ``group``); ``task_end`` (id: task number, ``group``,
-``outcome`` ok / raise / cancelled, ``error``); ``group_cancel`` (id: group number);
-``group_end`` (id: group number, ``outcome`` ok / error / exception_group / cancelled,
-``error``); plus the shared ``hang``/``crash``.
+``outcome`` ok / raise / cancelled, ``error``); ``task_cleanup`` (id: task number, ``group``,
+``seconds``: a ``slow_cleanup`` task was cancelled and starts cleaning up); ``group_cancel``
+(id: group number); ``group_end`` (id: group number, ``outcome`` ok / error /
+exception_group / cancelled, ``error``); plus the shared ``hang``/``crash`` and the caller's
+``caller_cancel``/``caller_cancel_end``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -29,10 +36,13 @@ from harness.drivers.base import Driver
 from harness.drivers.host import CallerScope, Host, exception_leaves
 from harness.rules import Pattern
 
-__all__ = ["SCRIPTS", "GroupDriver", "Task", "TaskError"]
+__all__ = ["CLEANUP", "SCRIPTS", "GroupDriver", "Task", "TaskError"]
 
 #: What a task does when its time is up (or when it is cancelled first).
-SCRIPTS = ("ok", "raise", "raise_if_cancelled")
+SCRIPTS = ("ok", "raise", "raise_if_cancelled", "slow_cleanup")
+#: How long a cancelled ``slow_cleanup`` task cleans up, in model seconds: off the durations'
+#: grid, so a group that waits for it leaves at an instant nothing else happens.
+CLEANUP = 0.25
 #: One task of a block: its number, its duration in model seconds, its script.
 Task = tuple[int, float, str]
 
@@ -65,9 +75,13 @@ class GroupDriver(Driver):
         self.make = self.host.factory("first_error_group")
 
     def _task(
-        self, group: int, task: Task, raised: dict[str, TaskError]
+        self, group: int, task: Task, raised: dict[str, TaskError], outer: CallerScope
     ) -> Callable[[], Awaitable[None]]:
-        """The body of one scripted task; what it raises is kept in ``raised`` by name."""
+        """The body of one scripted task; what it raises is kept in ``raised`` by name.
+
+        A cancellation that reaches it tells ``outer`` (:meth:`CallerScope.arrived`), which
+        counts it only when the caller cancelled the block: the block must then let it out.
+        """
         number, duration, script = task
         record = self.record
 
@@ -81,8 +95,12 @@ class GroupDriver(Driver):
             try:
                 await self.host.sleep(duration)
             except anyio.get_cancelled_exc_class():
+                outer.arrived()
                 if script == "raise_if_cancelled":
                     raise fail(f"g{group}t{number}!cleanup") from None
+                if script == "slow_cleanup":
+                    record("task_cleanup", number, group=group, seconds=CLEANUP)
+                    await self._clean_up()
                 record("task_end", number, group=group, outcome="cancelled", error=None)
                 raise
             if script == "raise":
@@ -93,19 +111,38 @@ class GroupDriver(Driver):
         body.__qualname__ = f"task#{number}"
         return body
 
+    async def _clean_up(self) -> None:
+        """A cancelled task's cleanup: :data:`CLEANUP` model seconds, whatever is cancelled.
+
+        Shielded, as cleanup code is; a cancellation that still gets through (asyncio's
+        ``Task.cancel()`` is no anyio cancellation, so an anyio shield does not hold it off) is
+        waited out, so the cleanup takes its full time on every backend.
+        """
+        until = self.host.now() + CLEANUP
+        with anyio.CancelScope(shield=True):
+            while (left := until - self.host.now()) > 0:
+                with contextlib.suppress(anyio.get_cancelled_exc_class()):
+                    await self.host.sleep(left)
+
     # -- operations --------------------------------------------------------------------------
     async def run_group(
-        self, group: int, tasks: Sequence[Task], cancel_at: float | None = None
+        self,
+        group: int,
+        tasks: Sequence[Task],
+        cancel_at: float | None = None,
+        how: str = "once",
     ) -> str:
         """Run block ``group``: make a group, start ``tasks`` in its body, await the block.
 
-        ``cancel_at``, when given, is the offset from the block's start at which the caller
-        cancels it from outside. Returns the block's outcome: ``ok``, ``error``,
-        ``exception_group`` or ``cancelled``.
+        The caller cancels the block from outside natively for the backend
+        (:class:`CallerScope`), ``how`` one of ``CANCEL_HOWS``: ``entry`` before the block
+        starts, else ``cancel_at`` (when given) model seconds into it. Returns the block's
+        outcome: ``ok``, ``error``, ``exception_group`` or ``cancelled``.
         """
         assert self.make is not None, "run_group() before setup()"
         raised: dict[str, TaskError] = {}
-        bodies = [self._task(group, task, raised) for task in tasks]
+        outer = CallerScope(self.host, "group_cancel", group)
+        bodies = [self._task(group, task, raised, outer) for task in tasks]
         made = self.host.call_sync("first_error_group()", self.make)
 
         def name(exc: BaseException) -> str:
@@ -134,11 +171,15 @@ class GroupDriver(Driver):
                 return "exception_group", repr(exc)[:200], leaves
             return "ok", None, None
 
-        outer = CallerScope(self.host, "group_cancel", group)
-        if cancel_at is not None:
-            outer.cancel_after(cancel_at)
+        if how == "entry":
+            outer.cancel("entry")
+        elif cancel_at is not None:
+            outer.cancel_after(cancel_at, how)
         self.record("group_begin", group, tasks=len(bodies))
-        ended = await outer.call(f"group #{group}", run)
+        # A first error (bare or in a group) may come out instead of the cancellation: it is
+        # no return. (The block is awaited in one step, so no settled instant falls inside it
+        # while cancelled tasks clean up.)
+        ended = await outer.call(f"group #{group}", run, returned=lambda end: end[0] == "ok")
         outcome, error, leaves = ended if ended is not None else ("cancelled", None, None)
         more = {} if leaves is None else {"leaves": leaves}
         self.record("group_end", group, outcome=outcome, error=error, **more)

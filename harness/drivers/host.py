@@ -23,7 +23,7 @@ import inspect
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 import anyio.abc
@@ -35,8 +35,11 @@ from harness.contract import CONTRACT_NAMES, Implementation, not_a_product
 from harness.events import Event, Scalar
 from harness.guards import Budgets, HarnessAbort
 from harness.plugin import user_signalled
+from harness.search.batches import entering
 
 __all__ = [
+    "CANCEL_HOWS",
+    "CANCEL_WAITING",
     "CallerScope",
     "Host",
     "NotAProduct",
@@ -50,6 +53,18 @@ T = TypeVar("T")
 
 #: The error text of a cancellation no scope of the harness asked for.
 LEAKED_CANCELLATION = "a cancellation nobody asked for: it leaked out of the implementation"
+
+#: How a caller cancels a call (:meth:`CallerScope.cancel`): ``entry``, before the call starts
+#: (the cancellation is already pending at the implementation's first step); ``once``, while
+#: it waits; ``twice``, two requests at once (asyncio's ``cancelling()`` is 2); ``again``, a
+#: second request once the first has reached the call (its cleanup may still be running).
+CANCEL_HOWS: Final = ("entry", "once", "twice", "again")
+#: The ways of cancelling a call that has started (all but ``entry``).
+CANCEL_WAITING: Final = CANCEL_HOWS[1:]
+
+#: The message of the harness's native asyncio cancellation (not anyio's, so that no anyio
+#: scope takes it for its own and swallows it).
+CANCEL_MESSAGE: Final = "poolcheck: the caller cancels this call"
 
 
 class StepFailed(Exception):
@@ -90,6 +105,16 @@ def _current_run() -> object:
         return None
 
 
+def _native_task() -> asyncio.Task[Any] | None:
+    """The asyncio task running now, or None elsewhere (trio's cancel scopes are native)."""
+    try:
+        if sniffio.current_async_library() != "asyncio":
+            return None
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+    return asyncio.current_task()
+
+
 def exception_leaves(exc: BaseException) -> Iterator[BaseException]:
     """The exceptions in ``exc``, its (nested) groups unpacked; ``exc`` itself if no group."""
     if isinstance(exc, BaseExceptionGroup):
@@ -127,6 +152,9 @@ class Host:
         self.run = _current_run()
         #: Optional contract methods an object of the implementation turned out not to have.
         self.lacking: set[str] = set()
+        #: The asyncio tasks a :class:`CallerScope` cancelled natively, once per open request:
+        #: their cancellation is the harness's own (see :meth:`cancelled_by_harness`).
+        self.natively_cancelled: list[asyncio.Task[Any]] = []
         # -- clock bridge (harness/backends/clock.py): the declaration may switch it off.
         runtime.bridge_clock(implementation.clock_bridge)
 
@@ -183,12 +211,15 @@ class Host:
 
     # -- whose fault ------------------------------------------------------------------------
     def cancelled_by_harness(self) -> bool:
-        """Whether a cancel scope of the harness around the current task is cancelled now.
+        """Whether the harness cancelled the current task: a cancel scope of its is cancelled.
 
-        Only then is a cancellation the harness's own; any other leaked out of the
-        implementation (it re-raised one it caught elsewhere, or made one up).
+        Or, on asyncio, a :class:`CallerScope` called ``Task.cancel()`` on it. Only then is a
+        cancellation the harness's own; any other leaked out of the implementation (it
+        re-raised one it caught elsewhere, or made one up).
         """
-        return anyio.current_effective_deadline() == -math.inf
+        if anyio.current_effective_deadline() == -math.inf:
+            return True
+        return bool(self.natively_cancelled) and _native_task() in self.natively_cancelled
 
     def blame(self, exc: BaseException, *, in_call: bool = True) -> str | None:
         """The implementation's fault that ``exc`` shows, as a crash's error text, or None.
@@ -234,7 +265,9 @@ class Host:
         )
 
     # -- calling into the implementation ----------------------------------------------------
-    async def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    async def call(
+        self, what: str, fn: Callable[..., Any], *args: Any, deadline: bool = True
+    ) -> Any:
         """Call ``fn(*args)`` under the call deadline; a hang or crash becomes a verdict.
 
         ``fn`` may be a coroutine function or a plain one: a library may offer a method either
@@ -242,11 +275,13 @@ class Host:
         whatever the call returns is awaited when it is awaitable. A crash is whatever
         :meth:`blame` pins on the implementation, including a cancellation request it left on
         the calling task (asyncio's ``cancelling()``), which would otherwise strike the harness
-        at its next await.
+        at its next await. Without ``deadline`` the call may wait as long as it takes (a get
+        from a queue nobody fills): the checkers judge at settled instants whether it should.
         """
-        deadline = self.budgets.call_deadline
+        entering()
+        seconds = self.budgets.call_deadline
         requests = self.runtime.cancel_requests()
-        with self.move_on_after(deadline) as scope:
+        with self.move_on_after(seconds) if deadline else anyio.CancelScope() as scope:
             try:
                 result = fn(*args)
                 if inspect.isawaitable(result):
@@ -270,11 +305,12 @@ class Host:
                 raise StepFailed(what)
             return result
         assert scope.cancelled_caught
-        self.record("hang", what, deadline=deadline)
+        self.record("hang", what, deadline=seconds)
         raise StepFailed(what)
 
     def call_sync(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a synchronous method of the implementation; a crash becomes a verdict."""
+        entering()
         try:
             return fn(*args, **kwargs)
         except StepFailed:
@@ -307,6 +343,7 @@ class Host:
     def spawn(self, fn: Callable[[], Awaitable[object]], name: str) -> None:
         """Run a harness helper task (a blocked put, a reader) beside the operations."""
         assert self.task_group is not None, "spawn() before the run's task group is open"
+        entering()
         self.task_group.start_soon(guarded(fn), name=name)
 
 
@@ -321,59 +358,206 @@ def guarded(fn: Callable[..., Awaitable[object]]) -> Callable[..., Coroutine[Any
 
 
 class CallerScope:
-    """The caller's own cancel scope around one call into the implementation.
+    """The caller's own cancellation of one call into the implementation, delivered natively.
 
-    While the call runs, :meth:`cancel` records the cancellation (event ``kind`` about
-    ``ident``) and then cancels the scope; :meth:`cancel_after` does so from a helper task, a
-    given time into the call. Once the call is over both do nothing: a cancellation that comes
-    too late is not one.
+    Real code is cancelled the way its backend cancels, and so is the call here: on asyncio by
+    ``Task.cancel()`` of the task running it, which lands once, at whatever await the call is
+    in (anyio's scopes would deliver it again until the call gave in, and so hide a call that
+    swallows it); on trio by a cancel scope around the call, which strikes at each checkpoint
+    until the call ends. :meth:`cancel` cancels in one of the :data:`CANCEL_HOWS`;
+    :meth:`cancel_after` does so from a helper task, a given time into the call. Once the call
+    is over both do nothing: a cancellation that comes too late is not one.
+
+    Each cancellation records ``kind`` about ``ident`` (the pattern's own event; none when
+    ``kind`` is None) and ``caller_cancel`` (id: the call; ``how``); when the call is over,
+    ``caller_cancel_end`` says how it ended: ``cancelled`` (the cancellation came out),
+    ``returned`` (as if not cancelled), ``raised`` (another exception, which the driver took for
+    the call's outcome: a refusal, a group's errors, which asyncio and trio let win over a
+    cancellation) or ``failed`` (a hang or crash, recorded already), and whether the
+    cancellation certainly reached the implementation (``delivered``). On asyncio it did unless
+    the call ended before its first await: every request is made while the task waits inside
+    the call (at its entry, from a callback that runs once the call first yields), and
+    ``Task.cancel()`` throws ``CancelledError`` at that await. On trio it is unknown (null): a
+    call that reached no checkpoint returns normally, as trio means it to; unless harness code
+    inside the call saw the cancellation arrive (:meth:`arrived`: the body of a pool's block)
+    and handed it to the implementation. CANCEL-PROPAGATES judges them
+    (:mod:`harness.checkers.general`).
     """
 
-    def __init__(self, host: Host, kind: str, ident: Scalar) -> None:
+    def __init__(self, host: Host, kind: str | None, ident: Scalar) -> None:
         self.host = host
         self.kind = kind
         self.ident = ident
         self.scope = anyio.CancelScope()
         self.running = False
+        #: Whether the caller cancelled the call (or asked for it before the call started).
+        self.requested = False
+        #: Whether the caller's cancellation ended the call (the call raised it).
+        self.stopped = False
+        #: The cancellation that ended the call, to hand on as a task would (an ``__aexit__``).
+        self.caught: BaseException | None = None
+        self._what: str | None = None
+        self._judged = True
+        self._at_entry = False
+        self._arrived = False
+        #: The asyncio task running the call (None on trio) and the requests made on it.
+        self._task: asyncio.Task[Any] | None = None
+        self._requests = 0
+        #: The request at the call's entry, due once the call first yields (asyncio).
+        self._entry: asyncio.Handle | None = None
         self._timer = anyio.CancelScope()
 
-    def cancel(self) -> None:
-        """Cancel the call now, if it still runs and is not cancelled already."""
-        if self.running and not self.scope.cancel_called:
-            self.host.record(self.kind, self.ident)
-            self.scope.cancel()
+    def cancel(self, how: str = "once") -> None:
+        """Cancel the call, ``how`` one of :data:`CANCEL_HOWS`, if it runs and is not cancelled.
 
-    def cancel_after(self, seconds: float) -> None:
-        """Cancel the call ``seconds`` model seconds from now (if it still runs then)."""
+        ``entry`` is for a call not started yet: its cancellation is requested at its start,
+        before the implementation's first step. ``again`` requests the second cancellation
+        from a helper task, which runs once the call has had a step to react to the first.
+        """
+        if how == "entry":
+            self._at_entry = not self.running and not self.requested
+            return
+        if not self.running or self.requested:
+            return
+        self._request(how)
+        if how == "twice":
+            self._deliver()
+        elif how == "again":
+
+            async def again() -> None:
+                if self.running:
+                    self._deliver()
+
+            self.host.spawn(again, name=f"cancel again {self._what}")
+
+    def arrived(self) -> None:
+        """Harness code inside the call saw this caller's cancellation arrive, and raises it.
+
+        Then it certainly reached the implementation, on trio too: a call that returns all
+        the same swallowed it.
+        """
+        if self.requested and anyio.current_effective_deadline() == -math.inf:
+            self._arrived = True
+
+    def cancel_after(self, seconds: float, how: str = "once") -> None:
+        """Cancel the call ``seconds`` model seconds from now (if it still runs then), ``how``."""
 
         async def timer() -> None:
             with self._timer:
                 await self.host.sleep(seconds)
-                self.cancel()
+                self.cancel(how)
 
         self.host.spawn(timer, name=f"cancel {self.kind} {self.ident}")
 
-    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T | None:
-        """``host.call(what, fn)`` inside the scope; None when the scope's cancellation ended it.
+    def _request(self, how: str) -> None:
+        self.requested = True
+        if self.kind is not None:
+            self.host.record(self.kind, self.ident)
+        if self._judged:
+            self.host.record("caller_cancel", self._what, how=how)
+        if how == "entry" and self._task is not None:
+            # Pending from the start, as a task cancelled before it runs: asyncio throws it in
+            # at the first await that yields. A request made now, by the task itself, would
+            # stay pending past a call that never yields, and strike the harness's next await.
+            self._entry = asyncio.get_running_loop().call_soon(self._deliver)
+        else:
+            self._deliver()
 
-        A cancellation that comes out though neither this scope nor an enclosing one was
-        cancelled came out of the implementation unprovoked: it is recorded as a crash. (This
-        scope can let its own cancellation through when the implementation left a stray
-        cancellation request on the task: asyncio's ``TaskGroup`` on Python 3.11 and 3.12.)
+    def _deliver(self) -> None:
+        task = self._task
+        if task is None:
+            self.scope.cancel()
+            return
+        if not self.running:
+            return  # the call ended before its first await: nothing reaches it
+        self._requests += 1
+        self.host.natively_cancelled.append(task)
+        task.cancel(CANCEL_MESSAGE)
+
+    def _take_back(self, before: int) -> bool | None:
+        """Withdraw this caller's requests from its task; whether any reached the call.
+
+        None on trio, where it is unknown. Each request was made while the task waited inside
+        the call, so it reached it. Afterwards the task's count of requests (``cancelling()``)
+        is what it was before the call, so the harness's own scopes work on: each asyncio
+        cancel scope compares it with the count it saw when it was entered.
         """
+        task = self._task
+        if self._entry is not None:
+            self._entry.cancel()
+        if task is None or not self.requested:
+            return None
+        for _ in range(self._requests):
+            self.host.natively_cancelled.remove(task)
+            if task.cancelling() > before:
+                task.uncancel()
+        delivered, self._requests = self._requests > 0, 0
+        return delivered
+
+    async def call(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        deadline: bool = True,
+        judged: bool = True,
+        returned: Callable[[T], bool] | None = None,
+    ) -> T | None:
+        """``host.call(what, fn)`` under this caller; None when its cancellation ended the call.
+
+        Whatever ``fn`` returns is awaited when it is awaitable (a library's method may be
+        sync or async, see :meth:`Host.call`). ``deadline`` False lets it wait as long as it
+        takes. ``judged`` False: ``fn`` is the harness's own wait, no call into the
+        implementation, so its cancellation records no ``caller_cancel``. ``returned`` tells
+        from ``fn``'s result whether the implementation returned, when ``fn`` turns what it
+        raised into a result (a refusal, a group's errors): else it did.
+
+        A cancellation that comes out though neither this caller nor an enclosing scope of
+        the harness cancelled came out of the implementation unprovoked: it is recorded as a
+        crash. (A trio scope can let its own cancellation through when the implementation left
+        a stray cancellation request on the task: asyncio's ``TaskGroup`` on Python 3.11 and
+        3.12.)
+        """
+        self._what, self._judged = what, judged
+        self._task = _native_task()
+        before = 0 if self._task is None else self._task.cancelling()
+        ended: str = "failed"
+        result: T | None = None
+
+        async def first() -> Any:
+            if self._at_entry:
+                self._request("entry")
+            made = fn()
+            return await made if inspect.isawaitable(made) else made
+
         self.running = True
         try:
             with self.scope:
-                result: T = await self.host.call(what, fn)
-                return result
+                try:
+                    result = await self.host.call(what, first, deadline=deadline)
+                except anyio.get_cancelled_exc_class() as exc:
+                    self.caught = exc
+                    raise
+                ended = "raised" if returned is not None and not returned(result) else "returned"
+            if self.scope.cancelled_caught:
+                ended = "cancelled"
         except anyio.get_cancelled_exc_class() as exc:
-            # The run's own deadline (an enclosing scope) propagates.
-            error = self.host.blame(exc)
-            if error is None:
-                raise
-            self.host.record("crash", what, error=error)
-            raise StepFailed(what) from None
+            if anyio.current_effective_deadline() == -math.inf:
+                raise  # the run's own cancellation (an enclosing scope) propagates
+            if not self._requests:
+                error = self.host.blame(exc)
+                if error is None:
+                    raise  # an enclosing caller's own
+                self.host.record("crash", what, error=error)
+                raise StepFailed(what) from None
+            ended = "cancelled"
         finally:
             self.running = False
             self._timer.cancel()
-        return None
+            delivered: bool | None = self._take_back(before)
+            if self._arrived:
+                delivered = True
+            if self.requested and self._judged:
+                self.host.record("caller_cancel_end", what, ended=ended, delivered=delivered)
+        self.stopped = ended == "cancelled"
+        return None if self.stopped else result

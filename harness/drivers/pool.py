@@ -6,12 +6,16 @@ seconds, then raises :class:`JobFailed` or returns, recording ``job_end`` with t
 (``cancelled`` if it was cancelled instead). A host task holds the pool's ``async with`` block
 open until :meth:`PoolDriver.leave`; a reader task reads ``results`` all the time, so a
 finished job's worker is free at the next settled instant. After the block, the host records
-``pool.undelivered`` and the exit.
+``pool.undelivered`` and the exit. A waiting submit and the host task itself (in the body or
+while the block exits) can be cancelled by their caller, natively for the backend
+(:class:`~harness.drivers.host.CallerScope`); the host task's cancellation is recorded as a
+``cancel`` with id ``pool``: the pool must stop as :meth:`PoolDriver.cancel` stops it.
 
 Events (see :mod:`harness.checkers.pool` for the fields): ``entered``, ``submit``,
 ``accepted``, ``submit_closed``, ``submit_full``, ``submit_cancelled``, ``job_start``,
 ``job_end``, ``result``, ``results_end``, ``close``, ``cancel``, ``leave``, ``undelivered``,
-``exit``, ``metrics``, plus the shared ``idle``/``end``/``hang``/``crash``/``leak``.
+``exit``, ``metrics``, plus the shared ``idle``/``end``/``hang``/``crash``/``leak`` and
+``caller_cancel``/``caller_cancel_end``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from harness.checkers.pool import PoolChecker, PoolMetricsChecker
 from harness.checking import Checker
 from harness.contract import STREAM_CLOSED_ERRORS
 from harness.drivers.base import Block, Driver, receiver
-from harness.drivers.host import Host
+from harness.drivers.host import CallerScope, Host
 from harness.events import as_scalar
 from harness.rules import Pattern
 
@@ -59,7 +63,7 @@ class PoolDriver(Driver):
         #: Duration of every job not yet finished: a drain may take their sum.
         self.durations: dict[Any, float] = {}
         #: Blocking submits still waiting, by job id, so one can be cancelled.
-        self.waiting: dict[int, anyio.CancelScope] = {}
+        self.waiting: dict[int, CallerScope] = {}
         self.closed = False
         self.cancelled = False
         self.block: Block | None = None
@@ -148,7 +152,7 @@ class PoolDriver(Driver):
             return await made if inspect.iscoroutine(made) else made
 
         self.pool = await self.host.call("worker_pool()", build)
-        self.block = Block(self.host, self.pool, "pool")
+        self.block = Block(self.host, self.pool, "pool", cancel_kind="cancel")
         await self.block.open(
             self._read,
             on_enter=lambda: self.record("entered"),
@@ -160,6 +164,21 @@ class PoolDriver(Driver):
         """Let the host task leave the block: a drain unless :meth:`cancel` was called."""
         assert self.block is not None
         self.block.leave()
+
+    def cancel_block(self, how: str = "once") -> bool:
+        """Cancel the task that holds the pool's block (``how``: ``CANCEL_WAITING``), if in it.
+
+        In the body, or while the block exits (a drain): either way the pool must stop as
+        :meth:`cancel` stops it, and nothing it started may outlive the block. Recorded as a
+        ``cancel`` (id ``pool``), which the pool's rules read as :meth:`cancel`. Returns
+        whether the task was still in the block.
+        """
+        assert self.block is not None
+        if not self.block.caller.running:
+            return False
+        self.cancelled = True
+        self.block.caller.cancel(how)
+        return True
 
     async def wait_exit(self) -> None:
         """Wait for the block to exit and the results to end, under deadlines."""
@@ -176,17 +195,21 @@ class PoolDriver(Driver):
             self.record("metrics", None, **{k: int(v) for k, v in counted.items()})
 
     # -- operations --------------------------------------------------------------------------
-    async def submit(self, job_id: int, duration: float, raises: bool) -> str:
+    async def submit(
+        self, job_id: int, duration: float, raises: bool, *, cancel_first: bool = False
+    ) -> str:
         """A blocking submit: accepted, refused as closed, or cancelled while it waits.
 
-        Returns the kind of the event that ended it (``accepted``, ``submit_closed``,
-        ``submit_cancelled``).
+        With ``cancel_first`` its caller has cancelled it before it starts. Returns the kind
+        of the event that ended it (``accepted``, ``submit_closed``, ``submit_cancelled``).
         """
         record = self.record
         record("submit", job_id, duration=duration, raises=raises, blocking=True)
         self.durations[job_id] = duration
         closed_errors = self.implementation.closed_errors
-        scope = self.waiting[job_id] = anyio.CancelScope()
+        caller = self.waiting[job_id] = CallerScope(self.host, None, job_id)
+        if cancel_first:
+            caller.cancel("entry")
 
         async def submit() -> bool:
             try:
@@ -196,14 +219,13 @@ class PoolDriver(Driver):
             return True
 
         try:
-            with scope:
-                accepted = await self.host.call(f"submit({job_id})", submit)
+            accepted = await caller.call(f"submit({job_id})", submit, returned=bool)
         except anyio.get_cancelled_exc_class():
             self._refused("submit_cancelled", job_id)
             raise
         finally:
             self.waiting.pop(job_id, None)
-        if scope.cancelled_caught:
+        if caller.stopped:
             return self._refused("submit_cancelled", job_id)
         if not accepted:
             return self._refused("submit_closed", job_id)
@@ -244,9 +266,9 @@ class PoolDriver(Driver):
         self.record(kind, job_id)
         return kind
 
-    def cancel_submit(self, job_id: int) -> None:
-        """Cancel the blocking submit of ``job_id`` while it waits for room."""
-        self.waiting[job_id].cancel()
+    def cancel_submit(self, job_id: int, how: str = "once") -> None:
+        """Cancel the blocking submit of ``job_id`` while it waits (``how``: ``CANCEL_HOWS``)."""
+        self.waiting[job_id].cancel(how)
 
     async def close(self) -> None:
         """No more jobs: the pool drains, then ends its results.

@@ -2,15 +2,17 @@
 
 The queue is built from the run's ``params`` by one of the factories ``unbounded_queue``,
 ``bounded_queue`` (``capacity``) or ``dropping_queue`` (``capacity``, ``policy``). A blocking
-put or get runs under a cancel scope the driver keeps (in :attr:`QueueDriver.putting` and
-:attr:`QueueDriver.getting`), so the caller can cancel it while it waits. Items are whatever
+put or get runs under its caller's :class:`~harness.drivers.host.CallerScope` (kept in
+:attr:`QueueDriver.putting` and :attr:`QueueDriver.getting`), so the caller can cancel it,
+natively for the backend, before it starts or while it waits. Items are whatever
 the caller passes (the models' are integers in put order); a getter is named by the caller too,
 and each get records its getter as the event's id.
 
 Events (see :mod:`harness.checkers.queue` for the fields): ``put``, ``put_ok``, ``put_full``,
 ``put_closed``, ``put_cancelled``, ``offer_refused``, ``get``, ``get_ok``, ``get_empty``,
 ``get_end``, ``get_cancelled``, ``close``, and at each settled instant ``length`` and
-``metrics``, plus the shared ``idle``/``end``/``hang``/``crash``/``leak``.
+``metrics``, plus the shared ``idle``/``end``/``hang``/``crash``/``leak`` and
+``caller_cancel``/``caller_cancel_end``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
-import anyio
-
 from harness.checkers.queue import QueueChecker
 from harness.checking import Checker
 from harness.drivers.base import Driver
-from harness.drivers.host import Host, StepFailed
+from harness.drivers.host import CallerScope, Host, StepFailed
 from harness.events import Event
 from harness.rules import Pattern
 
@@ -43,9 +43,9 @@ class QueueDriver(Driver):
         super().__init__(host, params)
         self.queue: Any = None
         #: Blocking puts still waiting, by item, so one can be cancelled.
-        self.putting: dict[Any, anyio.CancelScope] = {}
+        self.putting: dict[Any, CallerScope] = {}
         #: Blocking gets still waiting, by getter, so one can be cancelled.
-        self.getting: dict[Any, anyio.CancelScope] = {}
+        self.getting: dict[Any, CallerScope] = {}
         self.closed = False
 
     @classmethod
@@ -96,11 +96,11 @@ class QueueDriver(Driver):
         what: str,
         fn: Callable[[], Awaitable[Any]],
         refusals: Refusals,
-        scope: anyio.CancelScope,
+        caller: CallerScope,
         deadline: bool,
         cancelled: str,
     ) -> tuple[str | None, Any]:
-        """Await ``fn()`` in ``scope``, as :meth:`_sync`; ``(cancelled, None)`` if cancelled.
+        """Await ``fn()`` under ``caller``, as :meth:`_sync`; ``(cancelled, None)`` if cancelled.
 
         Without ``deadline`` the wait is not a hang however long it takes: the caller's queue
         may rightly stay full (or empty) for good, and the checker judges at each settled
@@ -113,27 +113,32 @@ class QueueDriver(Driver):
             except Exception as exc:
                 return self._refusal(what, exc, refusals), None
 
-        with scope:
-            return await (self.host.call(what, attempt) if deadline else attempt())
-        return cancelled, None
+        # A refusal is no return as if not cancelled: an exception still ends the caller's path.
+        ended = await caller.call(
+            what, attempt, deadline=deadline, returned=lambda got: got[0] is None
+        )
+        return (cancelled, None) if ended is None else ended
 
     # -- puts --------------------------------------------------------------------------------
-    async def put(self, item: Any, *, deadline: bool = True) -> str:
+    async def put(self, item: Any, *, deadline: bool = True, cancel_first: bool = False) -> str:
         """A blocking put: accepted, refused as closed, or cancelled while it waits.
 
         Without ``deadline`` the put may wait for room as long as it takes (the search's
-        queue may never be read again). Returns the kind of the event that ended it
-        (``put_ok``, ``put_closed``, ``put_cancelled``).
+        queue may never be read again); with ``cancel_first`` its caller has cancelled it
+        before it starts. Returns the kind of the event that ended it (``put_ok``,
+        ``put_closed``, ``put_cancelled``).
         """
         self.record("put", item, mode="blocking")
         refusals = {"put_closed": self.implementation.closed_errors}
-        scope = self.putting[item] = anyio.CancelScope()
+        caller = self.putting[item] = CallerScope(self.host, None, item)
+        if cancel_first:
+            caller.cancel("entry")
         try:
             kind, _ = await self._wait(
                 f"put({item})",
                 lambda: self.queue.put(item),
                 refusals,
-                scope,
+                caller,
                 deadline,
                 cancelled="put_cancelled",
             )
@@ -162,26 +167,29 @@ class QueueDriver(Driver):
         self.record(kind, item)
         return kind
 
-    def cancel_put(self, item: Any) -> None:
-        """Cancel the blocking put of ``item`` while it waits for room."""
-        self.putting[item].cancel()
+    def cancel_put(self, item: Any, how: str = "once") -> None:
+        """Cancel the blocking put of ``item`` while it waits (``how``: ``CANCEL_HOWS``)."""
+        self.putting[item].cancel(how)
 
     # -- gets --------------------------------------------------------------------------------
-    async def get(self, getter: Any, *, deadline: bool = True) -> Event:
+    async def get(self, getter: Any, *, deadline: bool = True, cancel_first: bool = False) -> Event:
         """A blocking get by ``getter``: an item, the queue's end, or cancelled while it waits.
 
-        Without ``deadline`` the get may wait for an item as long as it takes. Returns the
-        event that ended it: ``get_ok`` (its ``item``), ``get_end`` or ``get_cancelled``.
+        Without ``deadline`` the get may wait for an item as long as it takes; with
+        ``cancel_first`` its caller has cancelled it before it starts. Returns the event that
+        ended it: ``get_ok`` (its ``item``), ``get_end`` or ``get_cancelled``.
         """
         self.record("get", getter, mode="blocking")
         refusals = {"get_end": self.implementation.end_errors}
-        scope = self.getting[getter] = anyio.CancelScope()
+        caller = self.getting[getter] = CallerScope(self.host, None, getter)
+        if cancel_first:
+            caller.cancel("entry")
         try:
             kind, item = await self._wait(
                 f"get() by {getter}",
                 lambda: self.queue.get(),
                 refusals,
-                scope,
+                caller,
                 deadline,
                 cancelled="get_cancelled",
             )
@@ -207,9 +215,9 @@ class QueueDriver(Driver):
             return self.record("get_ok", getter, item=item)
         return self.record(kind, getter)
 
-    def cancel_get(self, getter: Any) -> None:
-        """Cancel the blocking get of ``getter`` while it waits for an item."""
-        self.getting[getter].cancel()
+    def cancel_get(self, getter: Any, how: str = "once") -> None:
+        """Cancel the blocking get of ``getter`` while it waits (``how``: ``CANCEL_HOWS``)."""
+        self.getting[getter].cancel(how)
 
     async def close(self) -> None:
         """Close the queue (the producer side): puts are refused, gets end once it is empty.

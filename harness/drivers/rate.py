@@ -3,15 +3,17 @@
 One limiter per run, built from ``params``: a ``token_bucket`` or ``shedding_gate`` from its
 ``rate`` and ``burst``, a ``leaky_bucket`` from its ``interval``; the ideal bucket of the
 checker starts full at the ``created`` event. A blocking acquire runs in the caller's task
-under a cancel scope the driver keeps by waiter id, so another task can cancel that waiter
-while it waits. Probes (``try_acquire``, and a gate's ``try_admit``) decide at once. A weight
-reaches the implementation only when ``params["weighted"]`` says it takes one.
+under its :class:`~harness.drivers.host.CallerScope`, kept by waiter id, so the caller can
+cancel it, natively for the backend, before it starts or while it waits. Probes
+(``try_acquire``, and a gate's ``try_admit``) decide at once. A weight reaches the
+implementation only when ``params["weighted"]`` says it takes one.
 
 Events (see :mod:`harness.checkers.rate` for their meaning): ``created``, ``acquire``,
 ``admit``, ``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``, ``metrics``,
 plus the shared ``hang``/``crash``; and ``over_burst`` (id the waiter or probe, data
 ``weight``, ``via``): a weight above the burst was refused with ``ValueError``, as the contract
-allows (a refused acquire is then ``acquire_failed``: it left the line).
+allows (a refused acquire is then ``acquire_failed``: it left the line). A cancellation also
+records the shared ``caller_cancel``/``caller_cancel_end``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,10 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import anyio
-
 from harness.checkers.rate import RateChecker
 from harness.checking import Checker
 from harness.drivers.base import Driver
-from harness.drivers.host import Host, StepFailed
+from harness.drivers.host import CallerScope, Host, StepFailed
 from harness.rules import Pattern
 
 __all__ = ["RateDriver"]
@@ -48,7 +48,7 @@ class RateDriver(Driver):
         #: Whether the implementation takes a weight (capability ``weighted_acquire``).
         self.weighted = bool(self.params.get("weighted"))
         #: Blocking acquires still waiting, by waiter id, so one can be cancelled.
-        self.waiting: dict[int, anyio.CancelScope] = {}
+        self.waiting: dict[int, CallerScope] = {}
 
     @classmethod
     def make_checkers(cls, params: Mapping[str, Any]) -> list[Checker]:
@@ -75,42 +75,46 @@ class RateDriver(Driver):
         return (weight,) if self.weighted else ()
 
     # -- operations --------------------------------------------------------------------------
-    async def acquire(self, waiter: int, weight: int = 1) -> None:
+    async def acquire(self, waiter: int, weight: int = 1, *, cancel_first: bool = False) -> None:
         """Wait in line for ``weight``: admitted, or cancelled by :meth:`cancel` meanwhile.
 
-        A hang or crash is recorded (``acquire_failed`` after it) and raises
+        With ``cancel_first`` its caller has cancelled it before it starts. A hang or crash is
+        recorded (``acquire_failed`` after it) and raises
         :class:`~harness.drivers.host.StepFailed`.
         """
         what = f"acquire({weight}) #{waiter}"
-        scope = self.waiting[waiter] = anyio.CancelScope()
-        with scope:
-            self.record("acquire", waiter, weight=weight)
-            acquire = self._refusable(self.limiter.acquire, weight)
-            try:
-                got = await self.host.call(what, acquire, *self._args(weight))
-            except StepFailed:
-                self.record("acquire_failed", waiter)
-                raise
-            finally:
-                self.waiting.pop(waiter, None)
-            if got is _REFUSED:
-                # Refused at once, as a weight above the burst may be: it leaves the line.
-                self.record("over_burst", waiter, weight=weight, via="acquire")
-                self.record("acquire_failed", waiter)
-                return
+        caller = self.waiting[waiter] = CallerScope(self.host, "cancel", waiter)
+        if cancel_first:
+            caller.cancel("entry")
+        self.record("acquire", waiter, weight=weight)
+        acquire = self._refusable(self.limiter.acquire, weight)
+        args = self._args(weight)
+        try:
+            got = await caller.call(
+                what, lambda: acquire(*args), returned=lambda got: got is not _REFUSED
+            )
+        except StepFailed:
+            self.record("acquire_failed", waiter)
+            raise
+        finally:
+            self.waiting.pop(waiter, None)
+        if caller.stopped:
+            self.record("acquire_cancelled", waiter)
+        elif got is _REFUSED:
+            # Refused at once, as a weight above the burst may be: it leaves the line.
+            self.record("over_burst", waiter, weight=weight, via="acquire")
+            self.record("acquire_failed", waiter)
+        else:
             self.record("admit", waiter, weight=weight, via="acquire")
-            return
-        self.record("acquire_cancelled", waiter)
 
-    def cancel(self, waiter: int) -> None:
-        """Cancel the waiting acquire of ``waiter``, recording the cancellation first."""
-        self.record("cancel", waiter)
-        self.waiting[waiter].cancel()
+    def cancel(self, waiter: int, how: str = "once") -> None:
+        """Cancel the waiting acquire of ``waiter`` (``how``: ``CANCEL_HOWS``), recorded first."""
+        self.waiting[waiter].cancel(how)
 
     def cancel_all(self) -> None:
         """Cancel every acquire still waiting (one not cancelled already), in waiter order."""
-        for waiter, scope in sorted(self.waiting.items()):
-            if not scope.cancel_called:
+        for waiter, caller in sorted(self.waiting.items()):
+            if not caller.requested:
                 self.cancel(waiter)
 
     async def try_acquire(self, probe: int, weight: int = 1) -> bool:

@@ -5,11 +5,13 @@ in model time and how it then ends: ``ok`` (returns a value unique to the attemp
 (raises a retryable error) or ``fatal`` (raises a non-retryable one); attempts past the script
 sleep 0.1 and fail retryably. Every exception ``fn`` raises is a fresh :class:`ScriptedError`
 with a unique name, so the checker can tell which one came out of the call. The caller may
-cancel a call (its own cancel scope around ``retrier.call``) at an offset from its start, or
-at any instant through :meth:`RetryDriver.cancel`.
+cancel a call natively for the backend (:class:`~harness.drivers.host.CallerScope`): before it
+starts, at an offset from its start (once, twice at once, or again while the retrier handles
+the first), or at any instant through :meth:`RetryDriver.cancel`.
 
 Events (``id`` is the call number; see :mod:`harness.checkers.retry` for the fields):
-``call_begin`` (``cancel_at``: the offset, or None), ``attempt_begin``, ``attempt_ok``,
+``call_begin`` (``cancel_at``: the offset, or None; ``how``: how the caller will cancel, or
+None), ``attempt_begin``, ``attempt_ok``,
 ``attempt_fail`` (with the retrier's declared delay bounds, read through ``bounds``),
 ``attempt_cancelled``, ``cancel``, ``call_end`` and, after each call when the implementation
 declares ``metrics``, ``metrics`` (id None, ``counters``); plus the shared ``hang``/``crash``.
@@ -82,9 +84,17 @@ class RetryDriver(Driver):
         )
 
     def _fn(
-        self, number: int, script: Sequence[Step], errors: list[ScriptedError]
+        self,
+        number: int,
+        script: Sequence[Step],
+        errors: list[ScriptedError],
+        caller: CallerScope,
     ) -> Callable[[], Awaitable[str]]:
-        """The ``fn`` of call ``number``: each attempt follows the next step of ``script``."""
+        """The ``fn`` of call ``number``: each attempt follows the next step of ``script``.
+
+        A cancellation that interrupts an attempt is ``caller``'s: it reached the retrier's
+        call (:meth:`CallerScope.arrived`), which must now let it out.
+        """
         record = self.record
         attempts = itertools.count(1)
 
@@ -95,6 +105,7 @@ class RetryDriver(Driver):
             try:
                 await self.host.sleep(duration)
             except anyio.get_cancelled_exc_class():
+                caller.arrived()
                 record("attempt_cancelled", number, attempt=attempt)
                 raise
             if outcome == "ok":
@@ -125,17 +136,24 @@ class RetryDriver(Driver):
 
     # -- operations --------------------------------------------------------------------------
     async def call(
-        self, number: int, script: Sequence[Step], cancel_at: float | None = None
+        self,
+        number: int,
+        script: Sequence[Step],
+        cancel_at: float | None = None,
+        how: str = "once",
     ) -> str:
         """Make call ``number`` through the retrier and record how it ended.
 
-        ``script`` has one step per attempt; ``cancel_at``, when given, is the offset from the
-        call's start at which its caller cancels it. Returns the call's outcome: ``ok``,
-        ``error``, ``refused`` (max_attempts=0 refused with a ValueError) or ``cancelled``.
+        ``script`` has one step per attempt. Its caller cancels it natively for the backend
+        (:class:`CallerScope`), ``how`` one of ``CANCEL_HOWS``: ``entry`` before it starts,
+        else ``cancel_at`` (when given) model seconds into it. Returns the call's outcome:
+        ``ok``, ``error``, ``refused`` (max_attempts=0 refused with a ValueError) or
+        ``cancelled``.
         """
         record = self.record
         errors: list[ScriptedError] = []
-        fn = self._fn(number, script, errors)
+        caller = self.open[number] = CallerScope(self.host, "cancel", number)
+        fn = self._fn(number, script, errors, caller)
 
         async def run() -> tuple[str, Any]:
             try:
@@ -150,12 +168,17 @@ class RetryDriver(Driver):
                 return "refused", f"{exc!r:.200}"
             return "ok", value
 
-        caller = self.open[number] = CallerScope(self.host, "cancel", number)
-        if cancel_at is not None:
-            caller.cancel_after(cancel_at)
-        record("call_begin", number, cancel_at=cancel_at)
+        if how == "entry":
+            caller.cancel("entry")
+        elif cancel_at is not None:
+            caller.cancel_after(cancel_at, how)
+        planned = how if how == "entry" or cancel_at is not None else None
+        record("call_begin", number, cancel_at=cancel_at, how=planned)
         try:
-            ended = await caller.call(f"call #{number}", run)
+            # An error or a refusal is no return: the retrier raised.
+            ended = await caller.call(
+                f"call #{number}", run, returned=lambda ended: ended[0] == "ok"
+            )
         finally:
             del self.open[number]
         if ended is None:
@@ -170,9 +193,11 @@ class RetryDriver(Driver):
             record("metrics", None, counters=dict(counters))
         return "cancelled" if ended is None else ended[0]
 
-    def cancel(self, number: int) -> None:
-        """The caller of call ``number`` cancels it now (if it still runs)."""
-        self.open[number].cancel()
+    def cancel(self, number: int, how: str = "once") -> None:
+        """The caller of call ``number`` cancels it now (if it still runs), ``how`` as above."""
+        caller = self.open.get(number)
+        if caller is not None:
+            caller.cancel(how)
 
     def cancel_all(self) -> None:
         """Every caller cancels its open call, in call order."""

@@ -261,7 +261,7 @@ def _search_once(
 
 def _settings(implementation: Implementation, profile: Profile) -> settings:
     return settings(
-        # A real-clock backend (threads) caps the examples: each one takes real time.
+        # A backend may cap the examples (none does today: threads run the profile's count).
         max_examples=min(
             profile.max_examples,
             backend_for(implementation.backend).max_examples or profile.max_examples,

@@ -6,10 +6,11 @@ the implementation's backend (:mod:`harness.backends`) to run the example: ``tri
 guarded virtual clock with the scheduler seeded from the example's data (so the interleaving
 replays with it), an asyncio loop on looptime's virtual clock, or a real-clock loop driving
 threads. The models and the :class:`Session` use anyio, so they run unchanged on each. The
-model builds its object under test, then draws and performs operations one by one. After
-each operation it waits until every task is blocked (the system has *settled* at this
-instant), records an ``idle`` event, and stops early if a checker has already seen a
-violation. Time passes only when an operation says so.
+model builds its object under test, then draws and performs operations one by one (now and
+then a same-instant batch of two or three: :mod:`harness.search.batches`). After each
+operation it waits until every task is blocked (the system has *settled* at this instant),
+records an ``idle`` event, and stops early if a checker has already seen a violation. Time
+passes only when an operation says so.
 
 Every event goes to the model's checkers the moment it is recorded, so the same streaming folds
 that check a stress run check each example, and the events of a failing example are its trace.
@@ -30,11 +31,12 @@ implementation raises ends the example as a crash; the user's own Ctrl-C still s
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NoReturn, TypeVar
 
@@ -50,11 +52,18 @@ from harness.events import Event
 from harness.guards import Budgets, quiet_abandoned_run
 from harness.plugin import user_signalled, watching_user_signals
 from harness.rules import RULES, Pattern, Rule
+from harness.search import batches
 
 T = TypeVar("T")
 
 #: The largest virtual pause an ``advance`` operation draws, in seconds.
 MAX_ADVANCE = 5.0
+
+#: Why a model leaves its object's ``close()`` (or ``cancel()``) out of same-instant batches.
+CLOSING = (
+    "recorded when called and judged done from then on: a call begun while an async close() "
+    "still runs (a helper task of an earlier part) could rightly be served"
+)
 
 
 class RuleViolation(AssertionError):
@@ -184,6 +193,8 @@ class Session(Host):
         self.events: list[Event] = []
         self.steps: list[str] = []
         self.model: Model | None = None
+        #: A draw that would break replay, refused (kept: it may have been raised inside a call).
+        self.misdraw: str | None = None
 
     def _keep(self, event: Event) -> None:
         self.events.append(event)
@@ -191,7 +202,14 @@ class Session(Host):
             handler(event)
 
     def step(self, description: str) -> None:
-        """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``)."""
+        """Log an operation for the counterexample (``put(3)``, ``advance(0.5)``).
+
+        Inside a part of a same-instant batch it goes to the batch's one line.
+        """
+        part = batches.current()
+        if part is not None:
+            part.log(description)
+            return
         self.steps.append(f"t={self.now():.6g} {description}")
 
     def current_step(self) -> str:
@@ -199,7 +217,16 @@ class Session(Host):
         return self.steps[-1].split(" ", 1)[-1] if self.steps else "setup"
 
     def draw(self, strategy: st.SearchStrategy[T], label: str | None = None) -> T:
-        """Draw a value for this example (shrinks and replays with it)."""
+        """Draw a value for this example (shrinks and replays with it).
+
+        Raises ``RuntimeError`` for a draw whose place in the sequence would depend on
+        scheduling (see :mod:`harness.search.batches`): a poolcheck bug.
+        """
+        late = self.misdraw or batches.late_draw()
+        if late is not None:
+            # Every draw after it too: the example's draws are no longer worth making.
+            self.misdraw = late
+            raise RuntimeError(late)
         return self.data.draw(strategy, label=label)
 
     def failed(self) -> bool:
@@ -241,6 +268,14 @@ class Model:
     #: How often each operation is drawn relative to the others (default 1 each): rare
     #: closes and cancels keep examples interesting for longer.
     weights: ClassVar[dict[str, int]] = {}
+    #: Whether the model draws same-instant batches of its operations (``batch`` steps, see
+    #: :mod:`harness.search.batches`); a model whose operations cannot run at once says why.
+    batchable: ClassVar[bool] = True
+    #: Operations never drawn as a part of a batch, each with the reason.
+    unbatched: ClassVar[dict[str, str]] = {"advance": "time passes: a batch is one instant"}
+    #: Operations whose part lets the next part start once it is inside its call: calls that
+    #: take time, which their checkers judge one by one (a retrier's call, a group's block).
+    overlapping: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -343,21 +378,52 @@ def captured_output() -> Iterator[_Tail]:
 _OPERATIONS: dict[tuple[type[Model], tuple[str, ...]], st.SearchStrategy[str]] = {}
 
 
-def _operation_strategy(
-    model_cls: type[Model], operations: dict[str, Callable[[], Awaitable[None]]]
-) -> st.SearchStrategy[str]:
-    """The strategy an example of ``model_cls`` draws its operations' names from.
+def _operation_names(model_cls: type[Model], operations: Iterable[str]) -> list[str]:
+    """The names an example of ``model_cls`` draws these operations from.
 
-    Each name is listed once per unit of its weight, in sorted order. Built once per model
-    and set of operations (an implementation without ``close`` has one operation fewer),
-    not once per step: Hypothesis validates every new strategy on its first draw.
+    Each name is listed once per unit of its weight, in sorted order, ``batch`` last (a
+    failing example shrinks towards the first names). In a model of few operations a batch
+    would be a third of the steps, each two or three calls: there the other weights are
+    scaled up, so that a batch stays about one step in :data:`~batches.BATCH_EVERY` at most.
+    """
+    ordered = sorted(operations, key=lambda name: (name == batches.BATCH, name))
+    weights = {name: model_cls.weights.get(name, 1) for name in ordered}
+    batch = weights.get(batches.BATCH, 0)
+    others = sum(weights.values()) - batch
+    scale = max(1, -(-(batches.BATCH_EVERY - 1) * batch // max(1, others)))
+    for name in weights:
+        weights[name] *= 1 if name == batches.BATCH else scale
+    return [name for name in ordered for _ in range(weights[name])]
+
+
+def _operation_strategy(
+    model_cls: type[Model], operations: Iterable[str]
+) -> st.SearchStrategy[str]:
+    """:func:`_operation_names` as a strategy, built once per model and set of operations.
+
+    (An implementation without ``close`` has one operation fewer.) Not once per step:
+    Hypothesis validates every new strategy on its first draw.
     """
     key = (model_cls, tuple(sorted(operations)))
     strategy = _OPERATIONS.get(key)
     if strategy is None:
-        names = [name for name in key[1] for _ in range(model_cls.weights.get(name, 1))]
-        strategy = _OPERATIONS[key] = st.sampled_from(names)
+        strategy = _OPERATIONS[key] = st.sampled_from(_operation_names(model_cls, key[1]))
     return strategy
+
+
+def _with_batches(
+    model_cls: type[Model], session: Session, operations: dict[str, Callable[[], Awaitable[None]]]
+) -> None:
+    """Add the ``batch`` operation, drawing its parts from the batchable ``operations``."""
+    parts = [name for name in operations if name not in model_cls.unbatched]
+    if model_cls.batchable and parts:
+        operations[batches.BATCH] = functools.partial(
+            batches.run_batch,
+            session,
+            dict(operations),
+            _operation_strategy(model_cls, parts),
+            model_cls.overlapping,
+        )
 
 
 def run_example(
@@ -397,12 +463,15 @@ def run_example(
                         await session.settle()
                         steps = session.draw(st.integers(1, model_cls.max_steps), label="steps")
                         operations = model.operations()
+                        _with_batches(model_cls, session, operations)
                         choose = _operation_strategy(model_cls, operations)
                         for _ in range(steps):
                             name = session.draw(choose, label="operation")
                             await operations[name]()
                             await session.settle()
-                            if session.failed():
+                            # On a real clock a violation shows at one step or the next, run to
+                            # run: stopping there would make the example's draws vary (flaky).
+                            if session.failed() and runtime.settle_grace == 0:
                                 break
                         await model.teardown()
                         await session.settle()
@@ -432,6 +501,7 @@ def run_example(
         except BaseException as exc:
             if user_signalled():
                 _stop(exc)
+            _refuse_misdraw(holder.get("session"), exc)
             # asyncio lets SystemExit and KeyboardInterrupt out of its loop from any task,
             # one of the implementation's included: the run is over, the fault is its own.
             escaped = _escaped(exc)
@@ -458,6 +528,7 @@ def run_example(
             session.events.append(event)
             session.checkers.feed(event)
     session = holder.pop("session")
+    _refuse_misdraw(session)
     if output.getvalue():
         # Kept with the trace, so a report shows it for the minimal failing example only.
         last = session.events[-1].t if session.events else 0.0
@@ -477,6 +548,16 @@ def run_example(
         with quiet_abandoned_run():
             pass
     return outcome
+
+
+def _refuse_misdraw(session: Session | None, exc: BaseException | None = None) -> None:
+    """Raise the refused draw as poolcheck's bug, whatever became of it in the run.
+
+    It may have been raised inside a call (blamed on the implementation as a crash), or
+    beside another task's exception in a group.
+    """
+    if session is not None and session.misdraw is not None:
+        raise RuntimeError(session.misdraw) from exc
 
 
 def _stop(exc: BaseException) -> NoReturn:

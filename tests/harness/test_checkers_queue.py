@@ -349,3 +349,76 @@ def test_fifo_waiters_waits_for_the_settled_instant_before_judging() -> None:
     # Had put 2 still been waiting at that instant, put 3 would have overtaken it.
     overtaken = [e for e in events if not (e.kind == "put_ok" and e.id == 2)]
     assert "QUEUE-FIFO-WAITERS" in rules_broken({**FIFO, "capacity": 2}, overtaken)
+
+
+# -- QUEUE-FIFO with two gets served in one instant ------------------------------------------
+UNBOUNDED = {**BOUNDED, "factory": "unbounded_queue", "capacity": None}
+#: Items 0 then 1 accepted, a settled instant apart.
+TWO_HELD = [
+    ev("put", 0, mode="nowait"),
+    ev("put_ok", 0),
+    ev("idle"),
+    ev("put", 1, mode="nowait"),
+    ev("put_ok", 1),
+    ev("idle"),
+]
+
+
+def test_two_gets_of_one_instant_may_record_out_of_take_order() -> None:
+    # Get #0 took 0 and get #1 took 1, in that order, but #1 returned to the harness first.
+    events = [
+        *TWO_HELD,
+        ev("get", 0, mode="blocking"),
+        ev("get", 1, mode="blocking"),
+        ev("get_ok", 1, item=1),
+        ev("get_ok", 0, item=0),
+        ev("idle"),
+        ev("end"),
+    ]
+    assert rules_broken(UNBOUNDED, events) == set()
+
+
+def test_an_item_handed_to_a_waiting_getter_may_be_recorded_after_a_later_take() -> None:
+    # Getter #0 waits; 0 is handed to it, 1 is buffered and taken by get_nowait #1, all before
+    # getter #0 runs again to record what it was handed.
+    events = [
+        ev("get", 0, mode="blocking"),
+        ev("idle"),
+        ev("put", 0, mode="nowait"),
+        ev("put_ok", 0),
+        ev("put", 1, mode="nowait"),
+        ev("put_ok", 1),
+        ev("get", 1, mode="nowait"),
+        ev("get_ok", 1, item=1),
+        ev("get_ok", 0, item=0),
+        ev("idle"),
+        ev("end"),
+    ]
+    assert rules_broken(UNBOUNDED, events) == set()
+
+
+def test_a_later_item_taken_while_the_older_stays_queued_breaks_fifo() -> None:
+    # Get #0 is in flight, so the verdict waits for the settled instant; #0 was cancelled
+    # meanwhile, and 0 is still queued then.
+    events = [
+        *TWO_HELD,
+        ev("get", 0, mode="blocking"),
+        ev("get", 1, mode="blocking"),
+        ev("get_ok", 1, item=1),
+        ev("get_cancelled", 0),
+    ]
+    assert rules_broken(UNBOUNDED, events) == set()
+    assert rules_broken(UNBOUNDED, [*events, ev("idle")]) == {"QUEUE-FIFO"}
+
+
+def test_more_older_items_than_getters_in_flight_break_fifo_at_once() -> None:
+    events = [
+        *TWO_HELD,
+        ev("put", 2, mode="nowait"),
+        ev("put_ok", 2),
+        ev("idle"),
+        ev("get", 0, mode="blocking"),
+        ev("get", 1, mode="nowait"),
+        ev("get_ok", 1, item=2),
+    ]
+    assert rules_broken(UNBOUNDED, events) == {"QUEUE-FIFO"}

@@ -49,9 +49,8 @@ def test_direct_draws_run_the_examples_hypothesis_own_draws_run(
     assert fast == plain
 
 
-def _fresh_operations(model_cls: Any, operations: dict[str, Any]) -> st.SearchStrategy[str]:
-    names = [name for name in sorted(operations) for _ in range(model_cls.weights.get(name, 1))]
-    return st.sampled_from(names)
+def _fresh_operations(model_cls: Any, operations: Any) -> st.SearchStrategy[str]:
+    return st.sampled_from(search_model_module._operation_names(model_cls, operations))
 
 
 def test_a_known_sample_is_reused_only_for_the_same_plain_elements() -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from harness.contract import Implementation
 from harness.drivers.batch import BatchDriver
 from harness.rules import Pattern
-from harness.search.model import MAX_ADVANCE, Model, Session
+from harness.search.model import CLOSING, MAX_ADVANCE, Model, Session
 
 
 class BatchModel(Model):
@@ -34,6 +34,11 @@ class BatchModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.BATCH
     max_steps: ClassVar[int] = 15
+    unbatched: ClassVar[dict[str, str]] = {
+        **Model.unbatched,
+        "nudge": "time passes: a batch is one instant",
+        "close": CLOSING,
+    }
     driver: BatchDriver
 
     def __init__(self, session: Session) -> None:

@@ -4,11 +4,13 @@ Each example draws a ``limit`` (1 to 3, so that a few tasks already contend) and
 ``concurrency_limiter``. Every holder is a harness task of its own (as the rate model's blocked
 waiters are): ``acquire`` starts one, which waits for a slot and then holds it until a later
 ``release`` tells it to let go, in the same task (trio's ``CapacityLimiter`` insists). Waiters
-and holders can be cancelled; time passes by drawn amounts, for limiters that keep timers. A
-waiter's acquire has no deadline: a waiter may rightly wait for good behind holders that are
-never released, and the checker decides at each settled instant whether it should have been
-granted (CONC-NO-IDLE-WAIT). Where the implementation declares ``strict_release`` (and has a
-``release()``), a task that holds no slot also calls ``release()`` now and then.
+and holders are cancelled by their callers (natively for the backend, in a drawn way:
+``CANCEL_HOWS``; a new task may be cancelled before its acquire starts); time passes by drawn
+amounts, for limiters that keep timers. A waiter's acquire has no deadline: a waiter may
+rightly wait for good behind holders that are never released, and the checker decides at each
+settled instant whether it should have been granted (CONC-NO-IDLE-WAIT). Where the
+implementation declares ``strict_release`` (and has a ``release()``), a task that holds no slot
+also calls ``release()`` now and then.
 
 At most :data:`MAX_TASKS` holder tasks are alive at once; at the end every waiter is cancelled
 and every holder released. The :class:`~harness.drivers.concurrency.ConcurrencyDriver`
@@ -28,6 +30,7 @@ from hypothesis import strategies as st
 
 from harness.contract import Implementation
 from harness.drivers.concurrency import HOLDING, WAITING, ConcurrencyDriver
+from harness.drivers.host import CANCEL_HOWS, CANCEL_WAITING
 from harness.rules import Pattern
 from harness.search.model import Model, Session
 
@@ -84,14 +87,20 @@ class ConcurrencyModel(Model):
         seconds = self.session.draw(st.sampled_from(ADVANCES), label="advance")
         await self.session.advance(seconds)
 
-    async def acquire(self) -> None:
-        """A new task acquires (a release instead when :data:`MAX_TASKS` are alive)."""
+    async def acquire(self, *, cancel_first: bool = False) -> None:
+        """A new task acquires (a release instead when :data:`MAX_TASKS` are alive).
+
+        With ``cancel_first`` its caller has cancelled it before its acquire starts.
+        """
         if len(self.driver.holders) >= MAX_TASKS:
             await self.release()
             return
         ident = next(self.ids)
-        self.session.step(f"acquire #{ident}")
-        self.session.spawn(lambda: self.driver.hold(ident, deadline=False), name=f"holder-{ident}")
+        self.session.step(f"acquire #{ident}" + (" cancelled at its entry" if cancel_first else ""))
+        self.session.spawn(
+            lambda: self.driver.hold(ident, deadline=False, cancel_first=cancel_first),
+            name=f"holder-{ident}",
+        )
 
     async def release(self) -> None:
         """One holder releases its slot, if any holds one."""
@@ -102,19 +111,24 @@ class ConcurrencyModel(Model):
             self.driver.release(ident)
 
     async def cancel_waiter(self) -> None:
-        """Cancel one task still waiting for a slot, if any."""
-        await self._cancel(WAITING, "waiter")
+        """Cancel one task waiting for a slot, in a drawn way; or start one already cancelled."""
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        if how == "entry":
+            await self.acquire(cancel_first=True)
+        else:
+            await self._cancel(WAITING, "waiter", how)
 
     async def cancel_holder(self) -> None:
-        """Cancel one task while it holds its slot, if any."""
-        await self._cancel(HOLDING, "holder")
+        """Cancel one task while it holds its slot, if any, in a drawn way."""
+        how = self.session.draw(st.sampled_from(CANCEL_WAITING), label="how")
+        await self._cancel(HOLDING, "holder", how)
 
-    async def _cancel(self, state: str, label: str) -> None:
+    async def _cancel(self, state: str, label: str, how: str) -> None:
         candidates = self.driver.in_state(state)
         if candidates:
             ident = self.session.draw(st.sampled_from(candidates), label=label)
-            self.session.step(f"cancel {label} #{ident}")
-            self.driver.cancel(ident)
+            self.session.step(f"cancel {label} #{ident} ({how})")
+            self.driver.cancel(ident, how)
 
     async def stray_release(self) -> None:
         """A task that holds no slot calls ``release()`` (raising is allowed)."""

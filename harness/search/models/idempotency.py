@@ -1,12 +1,18 @@
 """The idempotency model: repeated and concurrent deliveries to one ``idempotent_sink``.
 
 The :class:`~harness.drivers.idempotency.IdempotencyDriver` builds the sink around the
-harness's effect and performs each delivery; this model draws what happens. Each run of the
-effect draws its virtual duration and whether it fails. A ``deliver`` operation spawns a
+harness's effect and performs each delivery; this model draws what happens. Each delivery
+brings how an effect it runs goes (its virtual duration and whether it fails), drawn with the
+operation that makes it. A ``deliver`` operation spawns a
 delivery of a drawn (key, value) pair; a ``burst`` spawns two or three deliveries of the same
-key at once. A delivery whose effect failed is delivered again (at-least-once delivery retries
-it), up to a few times. Keys and values come from small sets, so the same key meets different
-values and different keys meet the same value.
+key at once; ``cancel_delivery`` has a caller cancel its delivery (natively for the backend,
+in a drawn way: ``CANCEL_HOWS``): a new one before it starts or a drawn while into it (mostly
+inside its effect), or one still running (in its effect, or waiting for another delivery's
+effect on its key). A delivery whose effect failed
+or that was cancelled is delivered again (at-least-once delivery retries it), up to a few
+times.
+Keys and values come from small sets, so the same key meets different values and different
+keys meet the same value.
 
 Events: those of the driver (``deliver``, ``effect_begin``, ``effect_end``, ``apply_end``).
 """
@@ -20,6 +26,7 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS
 from harness.drivers.idempotency import IdempotencyDriver
 from harness.rules import Pattern
 from harness.search.model import Model, Session
@@ -28,6 +35,11 @@ from harness.search.model import Model, Session
 _REDELIVERIES = 3
 #: Effect durations; with the step and redelivery limits, no apply waits near the deadline.
 _EFFECT_DURATIONS = (0.0, 0.1, 0.3)
+#: Offsets from a new delivery's start at which its caller cancels it: at its first await, and
+#: inside effects of each drawn duration but the shortest.
+_CANCEL_AT = (0.0, 0.05, 0.2)
+#: The outcomes after which the delivery is made again.
+_REDELIVERED = frozenset({"error", "cancelled"})
 #: The longest the teardown waits for spawned deliveries to finish, in virtual seconds.
 _TEARDOWN_WAIT = 120.0
 
@@ -37,6 +49,10 @@ class IdempotencyModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.IDEMPOTENCY
     max_steps: ClassVar[int] = 12
+    #: No same-instant batches: each run of the effect is drawn when the sink starts it, inside
+    #: the call of a delivery task, after its part has returned and the batch drawn on, so the
+    #: draw order would follow the scheduler (``burst`` already delivers at one instant).
+    batchable: ClassVar[bool] = False
     driver: IdempotencyDriver
 
     def __init__(self, session: Session) -> None:
@@ -56,18 +72,23 @@ class IdempotencyModel(Model):
         }
 
     async def setup(self, params: dict[str, Any]) -> None:
-        """Build the sink; each run of its effect is drawn when the sink starts it."""
+        """Build the sink; how an effect goes is drawn with the delivery that may run it."""
         self.keys = params["keys"]
         await super().setup(params)
-        self.driver.plan_effect = self._draw_effect
 
     def _draw_effect(self) -> tuple[float, bool]:
+        """How an effect goes: its virtual duration, and whether it fails."""
         duration = self.session.draw(st.sampled_from(_EFFECT_DURATIONS), label="effect duration")
         return duration, self.session.draw(st.booleans(), label="effect fails")
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Single deliveries, bursts of concurrent duplicates, and time passing."""
-        return {"deliver": self.deliver, "burst": self.burst, "advance": self.advance}
+        """Single deliveries (some cancelled), bursts of concurrent duplicates, time passing."""
+        return {
+            "deliver": self.deliver,
+            "cancel_delivery": self.cancel_delivery,
+            "burst": self.burst,
+            "advance": self.advance,
+        }
 
     def _draw_key(self) -> int:
         return self.session.draw(st.integers(0, self.keys - 1), label="key")
@@ -81,6 +102,29 @@ class IdempotencyModel(Model):
         self.session.step(f"deliver({key}, {value!r})")
         self._spawn_delivery(key, value)
 
+    async def cancel_delivery(self) -> None:
+        """A caller cancels a delivery in a drawn way: one running now, or a new one.
+
+        A new delivery of a drawn (key, value) is cancelled before it starts (``entry``), or a
+        drawn while into it, mostly inside its effect.
+        """
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        running = sorted(self.driver.delivering)
+        if how != "entry" and running and self.session.draw(st.booleans(), label="running"):
+            delivery = self.session.draw(st.sampled_from(running), label="delivery")
+            self.session.step(f"cancel delivery #{delivery} ({how})")
+            self.driver.cancel_delivery(delivery, how)
+            return
+        key, value = self._draw_key(), self._draw_value()
+        cancel_at = None
+        if how == "entry":
+            shown = "cancelled at its entry"
+        else:
+            cancel_at = self.session.draw(st.sampled_from(_CANCEL_AT), label="cancel_at")
+            shown = f"cancel_at={cancel_at}" + ("" if how == "once" else f" ({how})")
+        self.session.step(f"deliver({key}, {value!r}) {shown}")
+        self._spawn_delivery(key, value, cancel_at, how)
+
     async def burst(self) -> None:
         """Two or three deliveries of one key at the same instant (values may differ)."""
         key = self._draw_key()
@@ -90,12 +134,28 @@ class IdempotencyModel(Model):
         for value in values:
             self._spawn_delivery(key, value)
 
-    def _spawn_delivery(self, key: int, value: str) -> None:
+    def _spawn_delivery(
+        self, key: int, value: str, cancel_at: float | None = None, how: str = "once"
+    ) -> None:
+        """Deliver in a task of its own, again after a failure or a cancellation.
+
+        How an effect each delivery runs goes is drawn here, for all of them, before anything
+        runs: never while the implementation runs (a draw that ran out of data there would
+        leave it running on), nor in the delivery's task.
+        """
+        plans = [self._draw_effect() for _ in range(_REDELIVERIES)]
+
         async def delivery() -> None:
             self.open += 1
+            # Only the first delivery is cancelled; a redelivery runs to its end.
+            cancels = [(cancel_at, how)] + [(None, "once")] * (len(plans) - 1)
             try:
-                for _ in range(_REDELIVERIES):
-                    if await self.driver.deliver(key, value, next(self.deliveries)) != "error":
+                for plan, (at, way) in zip(plans, cancels, strict=True):
+                    number = next(self.deliveries)
+                    outcome = await self.driver.deliver(
+                        key, value, number, cancel_at=at, how=way, plan=plan
+                    )
+                    if outcome not in _REDELIVERED:
                         return
             finally:
                 self.open -= 1

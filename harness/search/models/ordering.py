@@ -6,6 +6,11 @@ model draws:
 
 * ``put``: a producer task (spawned, since a put beyond the window blocks) hands in a seq not put
   before, drawn near the consumer's frontier (inside the window, just past it, or filling a gap);
+* ``cancel_put``: a producer cancels its put (natively for the backend, in a drawn way:
+  ``CANCEL_HOWS``): a new put before it starts, or one blocked beyond the window; a put that
+  comes out cancelled stored nothing, so its seq is handed in again later;
+* ``cancel_get``: the consumer cancels its ``get()`` in a drawn way (the next one before it
+  starts, or the one now waiting);
 * ``close``: the producer side closes the stage;
 * ``advance``: virtual time passes (nothing here depends on time, but a stage might).
 
@@ -21,9 +26,10 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS
 from harness.drivers.ordering import OrderingDriver
 from harness.rules import Pattern
-from harness.search.model import Model, Session
+from harness.search.model import CLOSING, Model, Session
 
 
 class OrderingModel(Model):
@@ -31,11 +37,12 @@ class OrderingModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.ORDERING
     max_steps: ClassVar[int] = 20
+    unbatched: ClassVar[dict[str, str]] = {**Model.unbatched, "close": CLOSING}
     driver: OrderingDriver
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        #: Seqs handed in so far (a seq is never put twice).
+        #: Seqs handed in so far (a seq is put again only after its put came out cancelled).
         self.used: set[int] = set()
 
     @classmethod
@@ -45,27 +52,60 @@ class OrderingModel(Model):
         return {"pattern": str(Pattern.ORDERING), "factory": "reorderer", "window": window}
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """Put (the common case), close, advance."""
-        return {"put": self.put, "close": self.close, "advance": self.advance}
+        """Put (the common case), cancelled puts and gets, close, advance."""
+        return {
+            "put": self.put,
+            "cancel_put": self.cancel_put,
+            "cancel_get": self.cancel_get,
+            "close": self.close,
+            "advance": self.advance,
+        }
 
-    def _spawn_put(self, seq: int) -> None:
+    def _spawn_put(self, seq: int, cancel_first: bool = False) -> None:
         self.used.add(seq)
 
         async def producer() -> None:
-            await self.driver.put(seq, deadline=False)
+            if await self.driver.put(seq, deadline=False, cancel_first=cancel_first) is None:
+                self.used.discard(seq)  # nothing was stored: the seq is handed in again
 
         self.session.spawn(producer, f"ordering-put-{seq}")
 
-    async def put(self) -> None:
-        """Operation: hand in a fresh seq near the frontier (a put may block on the window)."""
+    def _draw_seq(self) -> int:
+        """A seq not handed in yet, near the consumer's frontier."""
         received = self.driver.received
         near = range(received, received + self.driver.params["window"] + 2)
         candidates = [seq for seq in near if seq not in self.used]
         if not candidates:
             candidates = [max(self.used) + 1]
-        seq = self.session.draw(st.sampled_from(candidates), label="seq")
+        return self.session.draw(st.sampled_from(candidates), label="seq")
+
+    async def put(self) -> None:
+        """Operation: hand in a fresh seq near the frontier (a put may block on the window)."""
+        seq = self._draw_seq()
         self.session.step(f"put({seq})")
         self._spawn_put(seq)
+
+    async def cancel_put(self) -> None:
+        """Operation: a producer cancels a put waiting beyond the window, in a drawn way.
+
+        ``entry`` (or no put waiting): a new put like ``put``'s, cancelled before it starts.
+        """
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        waiting = sorted(self.driver.putting)
+        if how == "entry" or not waiting:
+            seq = self._draw_seq()
+            self.session.step(f"put({seq}) cancelled at its entry")
+            self._spawn_put(seq, cancel_first=True)
+            return
+        seq = self.session.draw(st.sampled_from(waiting), label="seq")
+        self.session.step(f"cancel put({seq}) ({how})")
+        self.driver.cancel_put(seq, how)
+
+    async def cancel_get(self) -> None:
+        """Operation: the consumer cancels its ``get()`` in a drawn way."""
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        self.session.step(f"cancel get() ({how})")
+        self.driver.cancel_get(how)
 
     async def close(self) -> None:
         """Operation: close the producer side."""

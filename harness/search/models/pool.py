@@ -3,7 +3,10 @@
 The :class:`~harness.drivers.pool.PoolDriver` holds the pool's block open, reads the results
 all the time and runs the harness's handler; this model draws the pool's size, each job's
 duration and outcome, and the order of operations. Teardown drains (close, then leave the
-block) or cancels, then waits for the block to exit.
+block) or cancels, then waits for the block to exit. Where calls can be interrupted, a
+blocking submit's caller cancels it (natively for the backend, in a drawn way:
+``CANCEL_HOWS``), and at teardown the task that holds the pool's block may be cancelled as it
+leaves the block or while the block exits.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS, CANCEL_WAITING
 from harness.drivers.pool import PoolDriver
 from harness.rules import Pattern
-from harness.search.model import Model, Session
+from harness.search.model import CLOSING, Model, Session
 
 #: Job durations: none equals a timeout below, so "timed out" is never a tie.
 DURATIONS = (0.0, 0.5, 1.0, 2.0)
@@ -39,6 +43,7 @@ class PoolModel(Model):
         "close": 1,
         "cancel": 1,
     }
+    unbatched: ClassVar[dict[str, str]] = {**Model.unbatched, "close": CLOSING, "cancel": CLOSING}
     driver: PoolDriver
 
     def __init__(self, session: Session) -> None:
@@ -99,12 +104,35 @@ class PoolModel(Model):
             await self.cancel()
         elif mode == "drain" and not driver.closed:
             await self.close()
+        how = self._draw_block_cancel()
+        in_body = how is not None and self.session.draw(st.booleans(), label="in the body")
+        if how is not None and in_body:
+            self._cancel_block(how, "in its body")
         self.session.step(f"leave the block ({mode})")
         driver.leave()
+        if how is not None and not in_body:
+            await self.session.settle()
+            self._cancel_block(how, "while the block exits")
         if mode == "cancel":
             # The block must be gone by the next settled instant (POOL-CANCEL-PROMPT).
             await self.session.settle()
         await driver.wait_exit()
+
+    def _draw_block_cancel(self) -> str | None:
+        """How the task holding the block is cancelled at teardown (``CANCEL_WAITING``), if.
+
+        In its body the cancellation reaches the harness's wait there, and ``__aexit__`` gets
+        it; while the block exits (a drain that waits for jobs) it reaches ``__aexit__``
+        itself. Either way the pool must stop as ``cancel()`` stops it, let the cancellation
+        out, and leave nothing it started running. Not where calls cannot be interrupted.
+        """
+        if not self.session.runtime.interruptible:
+            return None
+        return self.session.draw(st.sampled_from((None, *CANCEL_WAITING)), label="cancel block")
+
+    def _cancel_block(self, how: str, where: str) -> None:
+        if self.driver.cancel_block(how):
+            self.session.step(f"cancel the task in the pool's block {where} ({how})")
 
     # -- operations --------------------------------------------------------------------------
     def _draw_job(self) -> tuple[int, float, bool]:
@@ -113,11 +141,17 @@ class PoolModel(Model):
         raises = self.session.draw(st.booleans(), label="raises")
         return job_id, duration, raises
 
-    async def submit(self) -> None:
-        """Start a blocking submit in its own task (it may wait for room)."""
+    async def submit(self, *, cancel_first: bool = False) -> None:
+        """Start a blocking submit in its own task (it may wait for room).
+
+        With ``cancel_first`` its caller has cancelled it before it starts.
+        """
         job_id, duration, raises = job = self._draw_job()
-        self.session.step(f"submit({job_id}, duration={duration:g}, raises={raises})")
-        self.session.spawn(lambda: self.driver.submit(*job), name=f"submit({job_id})")
+        entry = " cancelled at its entry" if cancel_first else ""
+        self.session.step(f"submit({job_id}, duration={duration:g}, raises={raises}){entry}")
+        self.session.spawn(
+            lambda: self.driver.submit(*job, cancel_first=cancel_first), name=f"submit({job_id})"
+        )
 
     async def submit_nowait(self) -> None:
         """Submit without waiting: accepted, refused as full, or refused as closed."""
@@ -126,11 +160,14 @@ class PoolModel(Model):
         await self.driver.submit_nowait(*job)
 
     async def cancel_submit(self) -> None:
-        """Cancel one blocking submit that still waits for room, if any."""
-        if self.driver.waiting:
+        """Cancel a blocking submit that waits, in a drawn way; or start one already cancelled."""
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        if how == "entry":
+            await self.submit(cancel_first=True)
+        elif self.driver.waiting:
             job_id = self.session.draw(st.sampled_from(sorted(self.driver.waiting)), label="job")
-            self.session.step(f"cancel submit({job_id})")
-            self.driver.cancel_submit(job_id)
+            self.session.step(f"cancel submit({job_id}) ({how})")
+            self.driver.cancel_submit(job_id, how)
 
     async def close(self) -> None:
         """No more jobs: the pool drains, then ends its results."""

@@ -4,7 +4,9 @@ The :class:`~harness.drivers.queue.QueueDriver` performs each operation and reco
 events. Each example draws one of the implementation's queue factories (unbounded, bounded,
 or dropping with a drawn policy) and a small capacity, so that "full" is reached often.
 Blocking puts and gets run in harness tasks, without a deadline (a queue may rightly stay full
-or empty for the rest of an example), and can be cancelled later; a dropping queue is driven
+or empty for the rest of an example), and their callers cancel them (natively for the backend,
+in a drawn way: ``CANCEL_HOWS``): a new one before it starts, or a waiting one once or twice;
+a dropping queue is driven
 only with non-blocking calls, which makes its drop accounting exact at every step. A few
 operations make two calls in one instant, with no settle between them (a hand-off to a waiter
 raced by a cancellation of that waiter or by a non-blocking call of the same side). Items are
@@ -20,10 +22,11 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS, CANCEL_WAITING
 from harness.drivers.queue import QueueDriver
 from harness.events import Event
 from harness.rules import Pattern
-from harness.search.model import Model, Session
+from harness.search.model import CLOSING, Model, Session
 
 #: A drain at teardown stops after this many items, whatever the queue says.
 MAX_DRAIN = 1000
@@ -48,6 +51,19 @@ class QueueModel(Model):
         "get_racing_cancel": 2,
         "get_racing_put_nowait": 2,
         "put_racing_get_nowait": 2,
+    }
+    unbatched: ClassVar[dict[str, str]] = {
+        **Model.unbatched,
+        "close": CLOSING,
+        **dict.fromkeys(
+            [
+                "put_racing_cancel",
+                "get_racing_cancel",
+                "get_racing_put_nowait",
+                "put_racing_get_nowait",
+            ],
+            "a pair of its own, set up with a settle",
+        ),
     }
     driver: QueueDriver
 
@@ -110,11 +126,14 @@ class QueueModel(Model):
                 return
 
     # -- operations --------------------------------------------------------------------------
-    async def put(self) -> None:
-        """Start a blocking put in its own task."""
+    async def put(self, *, cancel_first: bool = False) -> None:
+        """Start a blocking put in its own task (cancelled before it starts: ``cancel_first``)."""
         item = next(self.items)
-        self.session.step(f"put({item})")
-        self.session.spawn(lambda: self.driver.put(item, deadline=False), name=f"put({item})")
+        self.session.step(f"put({item})" + (" cancelled at its entry" if cancel_first else ""))
+        self.session.spawn(
+            lambda: self.driver.put(item, deadline=False, cancel_first=cancel_first),
+            name=f"put({item})",
+        )
 
     async def put_nowait(self) -> None:
         """A non-blocking put."""
@@ -128,11 +147,14 @@ class QueueModel(Model):
         self.session.step(f"offer({item})")
         self.driver.offer(item)
 
-    async def get(self) -> None:
-        """Start a blocking get in its own task."""
+    async def get(self, *, cancel_first: bool = False) -> None:
+        """Start a blocking get in its own task (cancelled before it starts: ``cancel_first``)."""
         getter = next(self.getter_ids)
-        self.session.step(f"get() #{getter}")
-        self.session.spawn(lambda: self.driver.get(getter, deadline=False), name=f"get#{getter}")
+        self.session.step(f"get() #{getter}" + (" cancelled at its entry" if cancel_first else ""))
+        self.session.spawn(
+            lambda: self.driver.get(getter, deadline=False, cancel_first=cancel_first),
+            name=f"get#{getter}",
+        )
 
     async def get_nowait(self) -> None:
         """A non-blocking get."""
@@ -143,19 +165,25 @@ class QueueModel(Model):
         self.session.step(f"get_nowait() #{getter}")
         return self.driver.get_nowait(getter)
 
-    async def cancel_put(self) -> None:
-        """Cancel one blocked put, if any."""
-        if self.driver.putting:
+    async def cancel_put(self, hows: tuple[str, ...] = CANCEL_HOWS) -> None:
+        """Cancel one blocked put, in a way drawn from ``hows``; or start one already cancelled."""
+        how = self.session.draw(st.sampled_from(hows), label="how")
+        if how == "entry":
+            await self.put(cancel_first=True)
+        elif self.driver.putting:
             item = self.session.draw(st.sampled_from(sorted(self.driver.putting)), label="put")
-            self.session.step(f"cancel put({item})")
-            self.driver.cancel_put(item)
+            self.session.step(f"cancel put({item}) ({how})")
+            self.driver.cancel_put(item, how)
 
-    async def cancel_get(self) -> None:
-        """Cancel one waiting get, if any."""
-        if self.driver.getting:
+    async def cancel_get(self, hows: tuple[str, ...] = CANCEL_HOWS) -> None:
+        """Cancel one waiting get, in a way drawn from ``hows``; or start one already cancelled."""
+        how = self.session.draw(st.sampled_from(hows), label="how")
+        if how == "entry":
+            await self.get(cancel_first=True)
+        elif self.driver.getting:
             getter = self.session.draw(st.sampled_from(sorted(self.driver.getting)), label="get")
-            self.session.step(f"cancel get() #{getter}")
-            self.driver.cancel_get(getter)
+            self.session.step(f"cancel get() #{getter} ({how})")
+            self.driver.cancel_get(getter, how)
 
     async def put_racing_cancel(self) -> None:
         """Hand an item to a waiting getter and cancel that getter in the same instant.
@@ -168,12 +196,12 @@ class QueueModel(Model):
             await self.get()
             await self.session.settle()
         await self.put_nowait()
-        await self.cancel_get()
+        await self.cancel_get(CANCEL_WAITING)
 
     async def get_racing_cancel(self) -> None:
         """Free a slot for a blocked putter and cancel that putter in the same instant."""
         await self.get_nowait()
-        await self.cancel_put()
+        await self.cancel_put(CANCEL_WAITING)
 
     async def get_racing_put_nowait(self) -> None:
         """Free a slot for a blocked putter and try to take it with a ``put_nowait``, at once.

@@ -1,13 +1,14 @@
 """The rate model: draws acquires, cancellations, try_acquire and gate decisions on virtual time.
 
 Each example draws one of the implementation's rate factories (token bucket, leaky bucket or
-shedding gate) with a rate, burst or interval chosen so that float instants are awkward (rate
-3 with 1/3 s steps, rate 1/3, interval 1/3). Blocking acquires run in harness tasks, at most
-:data:`MAX_WAITERS` at a time so that no legitimate wait reaches the call deadline, and can be
-cancelled later; time passes by drawn amounts that include tiny and odd ones. Counters are
-read (by ``observe``) only at settled instants, when every admission the limiter counted has
-been recorded. The :class:`~harness.drivers.rate.RateDriver` builds the limiter, performs each
-operation and records its events; this model only draws them.
+shedding gate) with a rate, burst or interval chosen so that float instants are awkward (rate 3
+with 1/3 s steps, rate 1/3, interval 1/3). Blocking acquires run in harness tasks, at most
+:data:`MAX_WAITERS` at a time so that no legitimate wait reaches the call deadline, and their
+callers cancel them (natively for the backend, in a drawn way: ``CANCEL_HOWS``), a new one
+before it starts or a waiting one once or twice; time passes by drawn amounts that include tiny
+and odd ones. Counters are read (by ``observe``) only at settled instants, when every admission
+the limiter counted has been recorded. The :class:`~harness.drivers.rate.RateDriver` builds the
+limiter, performs each operation and records its events; this model only draws them.
 
 Events recorded (see :mod:`harness.checkers.rate` for their meaning): ``created``,
 ``acquire``, ``admit``, ``refuse``, ``cancel``, ``acquire_cancelled``, ``acquire_failed``,
@@ -24,6 +25,7 @@ from typing import Any, ClassVar, Final
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS
 from harness.drivers.rate import RateDriver
 from harness.rules import Pattern
 from harness.search.model import Model, Session
@@ -72,12 +74,14 @@ class RateModel(Model):
         return params
 
     def operations(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """A gate only decides; the buckets also queue waiters that can be cancelled."""
+        """A gate only decides; the buckets also queue waiters, cancelled where calls can be."""
         ops: dict[str, Callable[[], Awaitable[None]]] = {"advance": self.advance}
         if self.driver.gate:
             ops["try_admit"] = self.try_admit
         else:
-            ops.update(acquire=self.acquire, cancel=self.cancel)
+            ops["acquire"] = self.acquire
+            if self.session.runtime.interruptible:
+                ops["cancel"] = self.cancel
             if self.driver.has(self.driver.limiter, "try_acquire"):
                 ops["try_acquire"] = self.try_acquire
         return ops
@@ -100,8 +104,11 @@ class RateModel(Model):
         seconds = self.session.draw(st.sampled_from(ADVANCES), label="advance")
         await self.session.advance(seconds)
 
-    async def acquire(self) -> None:
-        """Start a blocking acquire in its own task (a try_acquire when the line is long)."""
+    async def acquire(self, *, cancel_first: bool = False) -> None:
+        """Start a blocking acquire in its own task (a try_acquire when the line is long).
+
+        With ``cancel_first`` its caller has cancelled it before it starts.
+        """
         if len(self.driver.waiting) >= MAX_WAITERS:
             if "try_acquire" not in self.session.lacking:
                 await self.try_acquire()
@@ -109,16 +116,22 @@ class RateModel(Model):
         waiter = next(self.waiter_ids)
         weight = self._weight()
         what = f"acquire({weight}) #{waiter}"
-        self.session.step(what)
-        self.session.spawn(lambda: self.driver.acquire(waiter, weight), name=what)
+        self.session.step(what + (" cancelled at its entry" if cancel_first else ""))
+        self.session.spawn(
+            lambda: self.driver.acquire(waiter, weight, cancel_first=cancel_first), name=what
+        )
 
     async def cancel(self) -> None:
-        """Cancel one waiting acquire, if any."""
+        """Cancel one waiting acquire, in a drawn way; or start one already cancelled."""
+        how = self.session.draw(st.sampled_from(CANCEL_HOWS), label="how")
+        if how == "entry":
+            await self.acquire(cancel_first=True)
+            return
         if not self.driver.waiting:
             return
         waiter = self.session.draw(st.sampled_from(sorted(self.driver.waiting)), label="waiter")
-        self.session.step(f"cancel acquire #{waiter}")
-        self.driver.cancel(waiter)
+        self.session.step(f"cancel acquire #{waiter} ({how})")
+        self.driver.cancel(waiter, how)
 
     async def try_acquire(self) -> None:
         """A non-blocking acquire."""

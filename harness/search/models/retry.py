@@ -4,9 +4,10 @@ Each example draws a schedule (``max_attempts``, ``base``, ``factor``, ``cap``, 
 ``seed``) for its one retrier: a short one, or one at a boundary (``max_attempts`` 0, thousands of
 attempts, zero delays; see :data:`_SHAPES`). A ``call`` operation draws a script, one step per
 attempt (how long the attempt sleeps in virtual time, then whether it succeeds, fails with a
-retryable error or fails with a non-retryable one); ``call_cancelled`` also draws the instant at
-which the caller cancels the call. :mod:`harness.drivers.retry` makes the calls and records the
-events.
+retryable error or fails with a non-retryable one); ``call_cancelled`` also draws how the caller
+cancels the call (natively for the backend: before it starts, or at a drawn instant, once,
+twice at once, or again while the retrier handles the first). :mod:`harness.drivers.retry`
+makes the calls and records the events.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, Final
 from hypothesis import strategies as st
 
 from harness.contract import Implementation
+from harness.drivers.host import CANCEL_HOWS
 from harness.drivers.retry import RetryDriver
 from harness.rules import Pattern
 from harness.search.model import Model, Session
@@ -26,6 +28,9 @@ from harness.search.model import Model, Session
 _DURATIONS = (0.0, 0.1, 0.2, 0.5)
 #: Offsets (from the call's start) at which a caller may cancel: off the duration grid.
 _CANCEL_AT = (0.013, 0.137, 0.31, 0.77, 1.29, 2.43)
+#: How a caller cancels (``CANCEL_HOWS``); ``once``, during an attempt or a backoff, the most
+#: often.
+_HOWS = ("once", "once", *CANCEL_HOWS)
 _STEP = st.tuples(
     st.sampled_from(_DURATIONS),
     st.sampled_from(["retry", "retry", "retry", "ok", "fatal"]),
@@ -91,6 +96,7 @@ class RetryModel(Model):
 
     pattern: ClassVar[Pattern] = Pattern.RETRY
     max_steps: ClassVar[int] = 8
+    overlapping: ClassVar[frozenset[str]] = frozenset({"call", "call_cancelled"})
     driver: RetryDriver
 
     def __init__(self, session: Session) -> None:
@@ -160,6 +166,12 @@ class RetryModel(Model):
         # One step more than allowed: a retrier that overruns still has a script to follow.
         length = self.driver.max_attempts + 1
         script = draw_script(session, length, first=number == 0)
-        cancel_at = session.draw(st.sampled_from(_CANCEL_AT), label="cancel_at") if cancel else None
-        session.step(f"call #{number} script={script} cancel_at={cancel_at}")
-        await self.driver.call(number, script, cancel_at)
+        how = session.draw(st.sampled_from(_HOWS), label="how") if cancel else "once"
+        cancel_at = None
+        if cancel and how != "entry":
+            cancel_at = session.draw(st.sampled_from(_CANCEL_AT), label="cancel_at")
+        shown = {"entry": " cancelled at its entry", "once": ""}.get(how, f" ({how})")
+        if cancel_at is not None:
+            shown = f" cancel_at={cancel_at}{shown}"
+        session.step(f"call #{number} script={script}{shown}")
+        await self.driver.call(number, script, cancel_at, how)
