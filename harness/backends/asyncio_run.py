@@ -310,11 +310,12 @@ def run_guarded(loop: GuardedLoop, main: Awaitable[None]) -> str | None:
         loop.close()
         # Left to the garbage collector, an abandoned task's coroutine would run its finally
         # blocks whenever it runs, maybe inside a later example's loop.
-        close_orphans(
-            coroutine
-            for task in asyncio.all_tasks(loop)
-            if not task.done() and (coroutine := task.get_coro()) is not None
-        )
+        orphans = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in orphans:
+            # Its leak is recorded already; without this asyncio prints "Task was destroyed
+            # but it is pending!" on stderr whenever the collector meets it.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+        close_orphans(coroutine for task in orphans if (coroutine := task.get_coro()) is not None)
     return reason
 
 

@@ -212,3 +212,16 @@ def test_a_huge_allocation_is_a_crash() -> None:
     results = judged("huge_allocation", "queue")
     assert results["NO-CRASH"].verdict is Verdict.FAIL
     assert "MemoryError" in results["NO-CRASH"].counterexample["message"]  # type: ignore[index]
+
+
+def test_a_leaked_task_is_a_verdict_and_nothing_on_stderr(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    results = judged("asyncio_stubborn_task", "queue")
+    gc.collect()
+    assert results["NO-LEAK"].verdict is Verdict.FAIL
+    # Before, asyncio logged "Task was destroyed but it is pending!" (stderr, in the CLI) for
+    # each leaked task whenever the collector met it, in the middle of poolcheck's output.
+    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]

@@ -395,3 +395,31 @@ class GreedyQueue(UnboundedQueue[Any]):
 def huge_allocation() -> dict[str, Any]:
     """A trio queue whose put allocates ten terabytes (MemoryError)."""
     return _trio("greedy-queue", unbounded_queue=GreedyQueue)
+
+
+# -- a task that will not die -------------------------------------------------------------------
+class StubbornTaskQueue(BoundedQueue):
+    """An asyncio queue whose ``put_nowait`` starts a task that shrugs off every cancellation."""
+
+    def put_nowait(self, item: Any) -> None:
+        """Put, and leave a task behind that outlives the example."""
+        super().put_nowait(item)
+        asyncio.get_running_loop().create_task(_stubborn(), name="stubborn")
+
+
+async def _stubborn() -> None:
+    while True:
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            continue
+
+
+def asyncio_stubborn_task() -> dict[str, Any]:
+    """An asyncio queue that leaks a task no cancellation ends."""
+    return {
+        "name": "stubborn-task-queue",
+        "backend": "asyncio",
+        "factories": {"bounded_queue": StubbornTaskQueue},
+        **_ASYNCIO_QUEUE_ERRORS,
+    }
