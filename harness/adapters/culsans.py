@@ -3,13 +3,12 @@
     poolcheck check --impl harness.adapters.culsans:implementation
 
 PyPI distribution ``culsans`` (a janus-compatible queue built on aiologic). Its users make
-``q = culsans.Queue(maxsize)`` and hand ``q.async_q`` to coroutines. The harness drives that
-proxy's own ``put``, ``put_nowait``, ``get``, ``get_nowait`` and ``len()`` untouched; the one
-mapped name is ``close()``, which is ``async_q.shutdown()``: culsans's graceful shutdown (puts
-raise ``culsans.QueueShutDown``, gets drain what is left and then raise it). culsans's
+``q = culsans.Queue(maxsize)`` and hand ``q.async_q`` to coroutines, which the harness drives
+as janus's (:mod:`harness.adapters.mixed_queue`): ``close()`` is ``async_q.shutdown()``, after
+which puts raise ``culsans.QueueShutDown`` and gets raise it once drained. culsans's
 ``Queue.close()`` exists only for janus compatibility and is documented as
-``shutdown(immediate=True)``, which discards the items still held by design, so it is not the
-contract's close.
+``shutdown(immediate=True)``, which discards the items still held, so it is not the contract's
+close.
 
 culsans's ``QueueFull``/``QueueEmpty`` subclass asyncio's, already among the harness's default
 would-block errors. It has no dropping queue, so ``dropping_queue`` is not declared; every queue
@@ -26,35 +25,7 @@ from typing import Any
 
 import culsans
 
-
-class CulsansAsyncSide:
-    """One ``culsans.Queue`` seen through its ``async_q`` proxy, as a user's coroutine sees it."""
-
-    def __init__(self, maxsize: int) -> None:
-        #: The mixed queue itself (its ``sync_q`` stays available to threads, unused here).
-        self.queue: culsans.Queue[Any] = culsans.Queue(maxsize)
-        side = self.queue.async_q
-        self.put = side.put
-        self.put_nowait = side.put_nowait
-        self.get = side.get
-        self.get_nowait = side.get_nowait
-        self._side = side
-
-    def __len__(self) -> int:
-        return len(self._side)
-
-    def close(self) -> None:
-        """Graceful shutdown: refuse puts, let gets drain (``async_q.shutdown()``)."""
-        self._side.shutdown()
-
-
-def _bounded_queue(*, capacity: int) -> CulsansAsyncSide:
-    return CulsansAsyncSide(capacity)
-
-
-def _unbounded_queue() -> CulsansAsyncSide:
-    # maxsize <= 0 is culsans's documented infinite queue.
-    return CulsansAsyncSide(0)
+from harness.adapters.mixed_queue import queue_factories
 
 
 def implementation() -> dict[str, Any]:
@@ -63,7 +34,7 @@ def implementation() -> dict[str, Any]:
         "name": f"culsans-{culsans.__version__}",
         "backend": "asyncio",
         "capabilities": [],
-        "factories": {"bounded_queue": _bounded_queue, "unbounded_queue": _unbounded_queue},
+        "factories": queue_factories(culsans.Queue),
         # After shutdown a put raises QueueShutDown, and a get raises it once drained.
         "closed_errors": (culsans.QueueShutDown,),
         "end_errors": (culsans.QueueShutDown,),

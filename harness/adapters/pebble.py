@@ -41,38 +41,13 @@ Not provided, so the rules about them are not-applicable:
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import pebble
 
-#: The end of the results stream.
-_END: Any = object()
-
-
-@dataclass
-class Result:
-    """One job's outcome: ``status`` is ok or error."""
-
-    id: Hashable
-    status: str
-    value: Any = None
-    error: BaseException | None = None
-
-
-def _result(job_id: Hashable, future: Future[Any]) -> Result:
-    """What a user reads from the future Pebble returned for a job."""
-    if future.cancelled():
-        return Result(job_id, "cancelled")
-    error = future.exception()
-    if error is not None:
-        return Result(job_id, "error", error=error)
-    return Result(job_id, "ok", future.result())
+from harness.adapters.futures_stream import FutureResults, Result
 
 
 class PebblePool:
@@ -92,10 +67,7 @@ class PebblePool:
         self.handler = handler
         self.pool = pebble.ThreadPool(max_workers=workers)
         self.undelivered: list[Result] = []
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._lock = threading.Lock()
-        self._pending = 0  # futures scheduled and not done yet
-        self._closed = False
+        self._results = FutureResults()
 
     def __enter__(self) -> PebblePool:
         self.pool.__enter__()
@@ -107,51 +79,23 @@ class PebblePool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._mark_closed()
+        self._results.shut()
         # Pebble's own exit: close() then join().
         self.pool.__exit__(exc_type, exc, tb)  # type: ignore[no-untyped-call,unused-ignore]
 
     @property
     def results(self) -> Iterator[Result]:
         """Each job's result, in the order the futures finished; ends after the last one."""
-        while True:
-            result = self._queue.get()
-            if result is _END:
-                self._queue.put(_END)  # every later read ends too
-                return
-            yield result
+        return iter(self._results)
 
     def submit(self, job_id: Hashable, payload: Any) -> None:
         """``pool.schedule(handler, args=(payload,))``; never blocks."""
-        with self._lock:
-            self._pending += 1
-        try:
-            future = self.pool.schedule(self.handler, args=(payload,))
-        except BaseException:
-            self._finished()
-            raise
-        future.add_done_callback(lambda done: self._finished(_result(job_id, done)))
+        self._results.track(job_id, lambda: self.pool.schedule(self.handler, args=(payload,)))
 
     def close(self) -> None:
         """``pool.close()``: no more jobs; ``results`` ends once every future is done."""
         self.pool.close()  # type: ignore[no-untyped-call,unused-ignore]
-        self._mark_closed()
-
-    def _mark_closed(self) -> None:
-        with self._lock:
-            self._closed = True
-            last = self._pending == 0
-        if last:
-            self._queue.put(_END)
-
-    def _finished(self, result: Result | None = None) -> None:
-        if result is not None:
-            self._queue.put(result)
-        with self._lock:
-            self._pending -= 1
-            last = self._closed and self._pending == 0
-        if last:
-            self._queue.put(_END)
+        self._results.shut()
 
 
 def implementation() -> dict[str, Any]:

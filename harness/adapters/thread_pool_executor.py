@@ -28,32 +28,12 @@ Documented differences from the guide's pool, which the adapter leaves as they a
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-
-@dataclass
-class Result:
-    """One future's outcome: ``status`` is ok, error or cancelled."""
-
-    id: Hashable
-    status: str
-    value: Any = None
-    error: BaseException | None = None
-
-
-def _outcome(job_id: Hashable, future: Future[Any]) -> Result:
-    if future.cancelled():
-        return Result(job_id, "cancelled")
-    error = future.exception()
-    if error is not None:
-        return Result(job_id, "error", error=error)
-    return Result(job_id, "ok", future.result())
+from harness.adapters.futures_stream import FutureResults, Result
 
 
 class ExecutorPool:
@@ -73,13 +53,7 @@ class ExecutorPool:
         self.handler = handler
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="executor")
         self.undelivered: list[Result] = []
-        # queue.Queue (not SimpleQueue): a reader blocked in it waits in Python's threading,
-        # which is how the threads backend tells a waiting thread from a running one.
-        self._outcomes: queue.Queue[Result | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._not_done = 0
-        self._shut_down = False
-        self._ended = False
+        self._results = FutureResults()
 
     def __enter__(self) -> ExecutorPool:
         self.executor.__enter__()
@@ -94,58 +68,26 @@ class ExecutorPool:
         try:
             self.executor.__exit__(exc_type, exc, tb)
         finally:
-            self._after_shutdown()
+            self._results.shut()
 
     def submit(self, job_id: Hashable, payload: Any) -> None:
         """``executor.submit(handler, payload)``, its outcome streamed to ``results``."""
-        with self._lock:
-            self._not_done += 1
-        try:
-            future = self.executor.submit(self.handler, payload)
-        except BaseException:
-            self._one_done()
-            raise
-        future.add_done_callback(lambda done: self._completed(job_id, done))
+        self._results.track(job_id, lambda: self.executor.submit(self.handler, payload))
 
     def close(self) -> None:
         """``executor.shutdown(wait=False)``: no more jobs; queued ones still run."""
         self.executor.shutdown(wait=False)
-        self._after_shutdown()
+        self._results.shut()
 
     def cancel(self) -> None:
         """``executor.shutdown(wait=False, cancel_futures=True)``: queued jobs never run."""
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self._after_shutdown()
+        self._results.shut()
 
     @property
     def results(self) -> Iterator[Result]:
         """Each future's outcome as it completes; ends once shut down and all are done."""
-        while True:
-            outcome = self._outcomes.get()
-            if outcome is None:
-                return
-            yield outcome
-
-    def _completed(self, job_id: Hashable, future: Future[Any]) -> None:
-        self._outcomes.put(_outcome(job_id, future))
-        self._one_done()
-
-    def _one_done(self) -> None:
-        with self._lock:
-            self._not_done -= 1
-        self._maybe_end()
-
-    def _after_shutdown(self) -> None:
-        with self._lock:
-            self._shut_down = True
-        self._maybe_end()
-
-    def _maybe_end(self) -> None:
-        with self._lock:
-            end = self._shut_down and self._not_done == 0 and not self._ended
-            self._ended = self._ended or end
-        if end:
-            self._outcomes.put(None)
+        return iter(self._results)
 
 
 def implementation() -> dict[str, Any]:
